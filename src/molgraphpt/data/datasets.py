@@ -1,0 +1,523 @@
+"""Labelled molecule datasets: OGB raw folders, MoleculeNet CSVs, user CSVs and the embedded set.
+
+Every loader featurizes through the on-disk cache (:mod:`molgraphpt.data.cache`) and returns a
+:class:`MoleculeDataset`: a :class:`GraphStore` plus task names, task type, metric and a split.
+
+Where data comes from, for a name like ``"bbbp"`` or ``"ogbg-molbbbp"``:
+
+* ``"ogbg-mol<x>"`` — an OGB raw folder (``mapping/mol.csv.gz`` + ``split/scaffold/*.csv.gz``)
+  found under the data root as ``ogb/ogbg_mol<x>``, ``ogb_recon/ogbg_mol<x>`` or ``ogbg_mol<x>``;
+  with ``download=True`` it is fetched from OGB's server. The official split files are used and
+  the metrics come from ``ogb.graphproppred.Evaluator``.
+* ``"<x>"`` (a MoleculeNet name) — the MoleculeNet CSV under ``<root>/moleculenet/`` (chemprop's
+  file names, e.g. ``BBBP.csv.gz``, or DeepChem's, e.g. ``BBBP.csv``); with ``download=True`` it
+  is fetched from DeepChem's bucket. The split is computed (deterministic scaffold by default).
+* ``"embedded"`` — BBBP with its OGB scaffold split, shipped inside the package (works offline).
+* a path to a CSV/TSV file — a user dataset; give ``smiles_col``, ``targets`` and ``task_type``.
+
+The data root is the ``data_root`` argument, else ``$MOLGRAPHPT_DATA``, else ``./data``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from molgraphpt.chem.splits import SplitIndices, make_split
+from molgraphpt.data.cache import cached_store, file_sha256
+from molgraphpt.data.store import GraphStore
+from molgraphpt.data.tables import guess_smiles_column, iter_chunks, read_header
+from molgraphpt.errors import ConfigError, DataFormatError, UnknownNameError
+
+logger = logging.getLogger(__name__)
+
+TaskType = Literal["classification", "regression"]
+Metric = Literal["roc_auc", "ap", "rmse", "mae"]
+
+OGB_URL = "http://snap.stanford.edu/ogb/data/graphproppred/csv_mol_download/{name}.zip"
+DEEPCHEM_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/{file}"
+
+
+@dataclass(frozen=True)
+class MoleculeNetSpec:
+    """Where a MoleculeNet dataset lives and how to read it.
+
+    Attributes:
+        name: Short name (``"bbbp"``).
+        ogb_suffix: OGB name without ``ogbg-mol`` (``"bbbp"``), or None if OGB lacks it.
+        local_files: File stems looked for under ``<root>/moleculenet/`` (chemprop's names).
+        local_smiles_col: SMILES column of those files.
+        deepchem_file: File name of the DeepChem original (download target).
+        deepchem_smiles_col: Its SMILES column.
+        targets: Target columns in both layouts, or None for "every column but the SMILES" (local)
+            and ``deepchem_targets`` for the DeepChem file.
+        deepchem_targets: Target columns of the DeepChem file when they differ.
+        task_type: Classification or regression.
+        metric: Metric by convention (Hu et al. 2020 / OGB).
+    """
+
+    name: str
+    ogb_suffix: str | None
+    local_files: tuple[str, ...]
+    local_smiles_col: str
+    deepchem_file: str
+    deepchem_smiles_col: str
+    targets: tuple[str, ...] | None
+    task_type: TaskType
+    metric: Metric
+    deepchem_targets: tuple[str, ...] | None = None
+
+
+def _spec(
+    name: str,
+    ogb: str | None,
+    stem: str,
+    dc_file: str,
+    task: TaskType,
+    metric: Metric,
+    targets: tuple[str, ...] | None = None,
+    smiles: str = "smiles",
+    dc_smiles: str = "smiles",
+    dc_targets: tuple[str, ...] | None = None,
+) -> MoleculeNetSpec:
+    return MoleculeNetSpec(
+        name, ogb, (stem,), smiles, dc_file, dc_smiles, targets, task, metric, dc_targets or targets
+    )
+
+
+MOLECULENET: dict[str, MoleculeNetSpec] = {
+    s.name: s
+    for s in (
+        _spec("bbbp", "bbbp", "BBBP", "BBBP.csv", "classification", "roc_auc", ("p_np",)),
+        _spec(
+            "bace",
+            "bace",
+            "bace",
+            "bace.csv",
+            "classification",
+            "roc_auc",
+            ("Class",),
+            smiles="mol",
+            dc_smiles="mol",
+        ),
+        _spec(
+            "clintox",
+            "clintox",
+            "clintox",
+            "clintox.csv.gz",
+            "classification",
+            "roc_auc",
+            ("FDA_APPROVED", "CT_TOX"),
+        ),
+        _spec("hiv", "hiv", "HIV", "HIV.csv", "classification", "roc_auc", ("HIV_active",)),
+        _spec("tox21", "tox21", "tox21", "tox21.csv.gz", "classification", "roc_auc"),
+        _spec("toxcast", "toxcast", "toxcast", "toxcast_data.csv.gz", "classification", "roc_auc"),
+        _spec("sider", "sider", "sider", "sider.csv.gz", "classification", "roc_auc"),
+        _spec("muv", "muv", "muv", "muv.csv.gz", "classification", "roc_auc"),
+        _spec(
+            "esol",
+            "esol",
+            "delaney",
+            "delaney-processed.csv",
+            "regression",
+            "rmse",
+            ("logp",),
+            dc_targets=("measured log solubility in mols per litre",),
+        ),
+        _spec(
+            "freesolv",
+            "freesolv",
+            "freesolv",
+            "SAMPL.csv",
+            "regression",
+            "rmse",
+            ("freesolv",),
+            dc_targets=("expt",),
+        ),
+        _spec(
+            "lipo",
+            "lipo",
+            "lipo",
+            "Lipophilicity.csv",
+            "regression",
+            "rmse",
+            ("lipo",),
+            dc_targets=("exp",),
+        ),
+    )
+}
+_OGB_METRIC: dict[str, Metric] = {"muv": "ap", "pcba": "ap"}
+
+
+@dataclass
+class MoleculeDataset:
+    """A featurized, labelled dataset with a split.
+
+    Attributes:
+        name: Dataset name (``"bbbp"``, ``"ogbg-molbbbp"``, or the file stem of a user CSV).
+        store: The featurized molecules and their labels ``[num_molecules, num_tasks]``.
+        task_names: One name per label column.
+        task_type: ``"classification"`` (binary, multi-task) or ``"regression"``.
+        metric: The dataset's metric by convention.
+        split: Train/valid/test positions into ``store``.
+        source: The file the molecules came from.
+        ogb_name: OGB dataset name when the data is an OGB dataset (metrics use its Evaluator).
+        split_name: How the split was made.
+        info: Counts (invalid, partially sanitized, rows dropped from the split...).
+    """
+
+    name: str
+    store: GraphStore
+    task_names: tuple[str, ...]
+    task_type: TaskType
+    metric: Metric
+    split: SplitIndices
+    source: str
+    ogb_name: str | None = None
+    split_name: str = "scaffold"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_tasks(self) -> int:
+        """Number of label columns."""
+        return len(self.task_names)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Labels ``[num_molecules, num_tasks]`` float32, NaN where missing."""
+        return np.asarray(self.store.labels)
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+
+def data_root(root: str | Path | None = None) -> Path:
+    """The data root: argument, else ``$MOLGRAPHPT_DATA``, else ``./data``."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get("MOLGRAPHPT_DATA", "data"))
+
+
+def _download(url: str, target: Path) -> None:
+    logger.info("downloading %s -> %s", url, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    try:
+        urllib.request.urlretrieve(url, tmp)  # noqa: S310 (fixed https/http dataset URLs)
+    except OSError as err:
+        raise FileNotFoundError(
+            f"could not download {url} ({err}); without internet, put the file at {target} "
+            f"(or pass a local directory) and retry"
+        ) from err
+    os.replace(tmp, target)
+
+
+def _find(root: Path, candidates: list[str]) -> Path | None:
+    for rel in candidates:
+        if (root / rel).exists():
+            return root / rel
+    return None
+
+
+def _not_found(what: str, root: Path, tried: list[str]) -> FileNotFoundError:
+    listed = ", ".join(str(root / t) for t in tried)
+    return FileNotFoundError(
+        f"{what} not found under the data root {root} (looked for {listed}). Point --data-root "
+        f"(or $MOLGRAPHPT_DATA) at the folder that holds it, or pass download=True "
+        f"(CLI: --download) on a machine with internet."
+    )
+
+
+def _read_split_file(path: Path) -> np.ndarray:
+    from molgraphpt.data.tables import open_text
+
+    with open_text(path) as handle:
+        return np.array([int(line) for line in handle if line.strip()], dtype=np.int64)
+
+
+def _rows_to_positions(
+    store: GraphStore, rows: np.ndarray, num_rows: int
+) -> tuple[np.ndarray, int]:
+    position = np.full(num_rows, -1, dtype=np.int64)
+    position[np.asarray(store.rows)] = np.arange(len(store))
+    mapped = position[rows]
+    return np.sort(mapped[mapped >= 0]), int((mapped < 0).sum())
+
+
+def load_ogb_folder(
+    folder: str | Path,
+    *,
+    name: str | None = None,
+    cache_dir: str | Path | None = None,
+    **featurize: Any,
+) -> MoleculeDataset:
+    """Load an OGB raw folder (``mapping/mol.csv.gz`` + ``split/scaffold/*.csv.gz``).
+
+    Args:
+        folder: The dataset folder, e.g. ``data/ogb/ogbg_molbbbp``.
+        name: OGB name (``"ogbg-molbbbp"``); derived from the folder name when None.
+        cache_dir: Feature cache root.
+        **featurize: ``workers``, ``on_invalid``, ``unsanitizable``, ``progress``.
+    """
+    folder = Path(folder)
+    mapping = folder / "mapping" / "mol.csv.gz"
+    if not mapping.exists():
+        raise DataFormatError(
+            f"{folder} is not an OGB raw folder: {mapping} is missing (expected mapping/mol.csv.gz "
+            f"and split/scaffold/{{train,valid,test}}.csv.gz)"
+        )
+    name = name or folder.name.replace("ogbg_", "ogbg-")
+    header = read_header(mapping)
+    targets = tuple(c for c in header if c not in ("smiles", "mol_id"))
+    suffix = name.removeprefix("ogbg-mol")
+    spec = MOLECULENET.get(suffix)
+    task_type: TaskType = spec.task_type if spec else "classification"
+    metric: Metric = _OGB_METRIC.get(suffix, spec.metric if spec else "roc_auc")
+    store = _store_for_table(mapping, name, "smiles", targets, cache_dir, featurize)
+    split_dir = folder / "split" / "scaffold"
+    parts, dropped = {}, 0
+    for part in ("train", "valid", "test"):
+        path = split_dir / f"{part}.csv.gz"
+        if not path.exists():
+            raise DataFormatError(f"OGB split file {path} is missing")
+        parts[part], lost = _rows_to_positions(
+            store, _read_split_file(path), int(store.meta["num_rows"])
+        )
+        dropped += lost
+    if dropped:
+        logger.warning("%d molecules of the %s split were invalid and left out", dropped, name)
+    return MoleculeDataset(
+        name=name,
+        store=store,
+        task_names=targets,
+        task_type=task_type,
+        metric=metric,
+        split=SplitIndices(**parts),
+        source=str(mapping),
+        ogb_name=name,
+        split_name="ogb-scaffold",
+        info={**_store_info(store), "dropped_from_split": dropped},
+    )
+
+
+def _store_info(store: GraphStore) -> dict[str, Any]:
+    keys = ("num_rows", "num_invalid", "num_partial")
+    return {k: store.meta.get(k) for k in keys} | {"num_molecules": len(store)}
+
+
+def _store_for_table(
+    path: Path,
+    name: str,
+    smiles_col: str,
+    targets: tuple[str, ...],
+    cache_dir: str | Path | None,
+    featurize: dict[str, Any],
+) -> GraphStore:
+    on_invalid = featurize.get("on_invalid", "raise")
+    unsanitizable = featurize.get("unsanitizable", "partial")
+    key = {
+        "source_sha256": file_sha256(path),
+        "smiles_col": smiles_col,
+        "targets": list(targets),
+        "on_invalid": on_invalid,
+        "unsanitizable": unsanitizable,
+    }
+    return cached_store(
+        name.replace("/", "_"),
+        key,
+        iter_chunks(path, smiles_col=smiles_col, target_cols=targets),
+        cache_dir=cache_dir,
+        num_tasks=len(targets),
+        on_invalid=on_invalid,
+        unsanitizable=unsanitizable,
+        workers=featurize.get("workers", 1),
+        progress=featurize.get("progress", False),
+        source=str(path),
+    )
+
+
+def _computed_split(
+    store: GraphStore, kind: str, seed: int, frac: tuple[float, float, float]
+) -> SplitIndices:
+    """Compute a split on the store's SMILES, cached next to the store."""
+    path = store.directory / f"split-{kind}-{seed}-{'-'.join(map(str, frac))}.json"
+    if path.exists():
+        raw = json.loads(path.read_text())
+        return SplitIndices(**{k: np.asarray(v, dtype=np.int64) for k, v in raw.items()})
+    split = make_split(kind, store.all_smiles(), frac, seed=seed)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({k: np.asarray(v).tolist() for k, v in split.to_dict().items()}))
+    os.replace(tmp, path)
+    return split
+
+
+def load_csv(
+    path: str | Path,
+    *,
+    smiles_col: str | None = None,
+    targets: tuple[str, ...] | list[str] | None = None,
+    task_type: TaskType = "classification",
+    metric: Metric | None = None,
+    name: str | None = None,
+    split: str = "scaffold",
+    split_seed: int = 0,
+    frac: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    cache_dir: str | Path | None = None,
+    **featurize: Any,
+) -> MoleculeDataset:
+    """Load a user CSV/TSV: a SMILES column and one or more target columns.
+
+    Args:
+        path: The file (``.csv``, ``.tsv``, optionally ``.gz``).
+        smiles_col: SMILES column (guessed from common names when None).
+        targets: Target columns; None means every other column.
+        task_type: ``"classification"`` (0/1 labels, empty = missing) or ``"regression"``.
+        metric: Defaults to ROC-AUC for classification, RMSE for regression.
+        name: Dataset name (defaults to the file stem).
+        split: ``scaffold``, ``random``, ``random_scaffold`` or ``balanced_scaffold``.
+        split_seed: Seed of the seeded splits.
+        frac: Train/valid/test fractions.
+        cache_dir: Feature cache root.
+        **featurize: ``workers``, ``on_invalid``, ``unsanitizable``, ``progress``.
+    """
+    path = Path(path)
+    if task_type not in ("classification", "regression"):
+        raise ConfigError("task_type", task_type, expected="'classification' or 'regression'")
+    header = read_header(path)
+    smiles_col = smiles_col or guess_smiles_column(header, path)
+    targets = tuple(targets) if targets else tuple(c for c in header if c != smiles_col)
+    if not targets:
+        raise DataFormatError(f"{path} has no target column besides {smiles_col!r}")
+    name = name or path.name.split(".")[0]
+    store = _store_for_table(path, name, smiles_col, targets, cache_dir, featurize)
+    labels = np.asarray(store.labels)
+    if task_type == "classification":
+        bad = ~np.isnan(labels) & (labels != 0) & (labels != 1)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise DataFormatError(
+                f"classification target {targets[col]!r} of {path} has value {labels[row, col]} "
+                f"at row {int(store.rows[row])}; binary labels must be 0 or 1 (or empty). "
+                f"Use task_type='regression' (CLI: --task regression) for continuous targets."
+            )
+    metric = metric or ("roc_auc" if task_type == "classification" else "rmse")
+    return MoleculeDataset(
+        name=name,
+        store=store,
+        task_names=targets,
+        task_type=task_type,
+        metric=metric,
+        split=_computed_split(store, split, split_seed, frac),
+        source=str(path),
+        split_name=split,
+        info=_store_info(store),
+    )
+
+
+def load_moleculenet(
+    name: str, *, data_root_dir: str | Path | None = None, download: bool = False, **kwargs: Any
+) -> MoleculeDataset:
+    """Load a MoleculeNet dataset from its CSV (see the module docstring for where it is found)."""
+    spec = MOLECULENET.get(name.lower())
+    if spec is None:
+        raise UnknownNameError("MoleculeNet dataset", name, choices=MOLECULENET)
+    root = data_root(data_root_dir)
+    local = [f"moleculenet/{stem}{ext}" for stem in spec.local_files for ext in (".csv.gz", ".csv")]
+    path = _find(root, local)
+    smiles_col, targets = spec.local_smiles_col, spec.targets
+    if path is None:
+        dc_rel = f"moleculenet/{spec.deepchem_file}"
+        path = _find(root, [dc_rel])
+        if path is None and download:
+            _download(DEEPCHEM_URL.format(file=spec.deepchem_file), root / dc_rel)
+            path = root / dc_rel
+        if path is None:
+            raise _not_found(f"MoleculeNet {name!r}", root, [*local, dc_rel])
+        smiles_col, targets = spec.deepchem_smiles_col, spec.deepchem_targets
+    if targets is None:
+        targets = tuple(c for c in read_header(path) if c not in (smiles_col, "mol_id"))
+    return load_csv(
+        path,
+        smiles_col=smiles_col,
+        targets=targets,
+        task_type=spec.task_type,
+        metric=spec.metric,
+        name=spec.name,
+        **kwargs,
+    )
+
+
+def find_ogb_folder(name: str, root: Path, *, download: bool = False) -> Path:
+    """Locate (or download) the OGB raw folder of ``ogbg-mol<x>`` under ``root``."""
+    folder = name.replace("-", "_")
+    tried = [f"ogb/{folder}", f"ogb_recon/{folder}", folder]
+    found = _find(root, [f"{t}/mapping/mol.csv.gz" for t in tried])
+    if found is not None:
+        return found.parent.parent
+    if not download:
+        raise _not_found(f"OGB dataset {name!r}", root, tried)
+    short = name.removeprefix("ogbg-mol")
+    archive = root / "ogb" / f"{short}.zip"
+    _download(OGB_URL.format(name=short), archive)
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(root / "ogb")
+    extracted = root / "ogb" / short
+    target = root / "ogb" / folder
+    if extracted.exists() and not target.exists():
+        os.replace(extracted, target)
+    return target
+
+
+def embedded_dataset_dir() -> Path:
+    """Folder of the embedded BBBP dataset (OGB raw layout) inside the installed package."""
+    return Path(str(resources.files("molgraphpt.resources") / "bbbp"))
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_root_dir: str | Path | None = None,
+    download: bool = False,
+    cache_dir: str | Path | None = None,
+    **kwargs: Any,
+) -> MoleculeDataset:
+    """Load a dataset by name or path (see the module docstring for the resolution rules).
+
+    Args:
+        name: ``"embedded"``, ``"ogbg-mol<x>"``, a MoleculeNet name, or a CSV path.
+        data_root_dir: Data root (else ``$MOLGRAPHPT_DATA``, else ``./data``).
+        download: Fetch the official files when they are not found locally.
+        cache_dir: Feature cache root.
+        **kwargs: Passed to the loader (featurization options, ``split``, ``smiles_col``...).
+    """
+    if name == "embedded":
+        return load_ogb_folder(
+            embedded_dataset_dir(), name="ogbg-molbbbp", cache_dir=cache_dir, **kwargs
+        )
+    if name.startswith("ogbg-mol"):
+        folder = find_ogb_folder(name, data_root(data_root_dir), download=download)
+        return load_ogb_folder(folder, name=name, cache_dir=cache_dir, **kwargs)
+    if name.lower() in MOLECULENET:
+        return load_moleculenet(
+            name, data_root_dir=data_root_dir, download=download, cache_dir=cache_dir, **kwargs
+        )
+    path = Path(name)
+    if path.exists():
+        if (path / "mapping" / "mol.csv.gz").exists():
+            return load_ogb_folder(path, cache_dir=cache_dir, **kwargs)
+        return load_csv(path, cache_dir=cache_dir, **kwargs)
+    raise UnknownNameError(
+        "dataset",
+        name,
+        choices=["embedded", *MOLECULENET, *(f"ogbg-mol{s}" for s in MOLECULENET)],
+        hint="or give the path of a CSV file or an OGB raw folder",
+    )

@@ -1,0 +1,103 @@
+"""The exception tree of molgraphpt.
+
+Every error a user can cause is a :class:`MolGraphPTError`. Each subclass also inherits the
+builtin exception a generic handler would expect (``ValueError``, ``KeyError``, ``ImportError``),
+and its message says what was wrong, the offending value, where it came from and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class MolGraphPTError(Exception):
+    """Base class of every error raised on purpose by molgraphpt."""
+
+
+class ConfigError(MolGraphPTError, ValueError):
+    """A configuration value is invalid.
+
+    Args:
+        key: Dotted config key, e.g. ``"train.lr"``.
+        value: The value that was given.
+        expected: What would have been valid.
+        hint: Optional extra advice on how to fix it.
+    """
+
+    def __init__(self, key: str, value: object, *, expected: str, hint: str = "") -> None:
+        self.key, self.value, self.expected = key, value, expected
+        msg = f"invalid value {value!r} for {key!r}: expected {expected}"
+        super().__init__(f"{msg}. {hint}" if hint else msg)
+
+
+class UnknownNameError(MolGraphPTError, KeyError):
+    """A name (registry entry, config key, column, dataset) is not known.
+
+    The message suggests the closest valid name and lists all of them.
+    """
+
+    def __init__(self, kind: str, name: str, *, choices: Iterable[str], hint: str = "") -> None:
+        self.kind, self.name, self.choices = kind, name, sorted(choices)
+        close = difflib.get_close_matches(str(name), self.choices, n=1)
+        maybe = f"; did you mean {close[0]!r}?" if close else ""
+        listed = ", ".join(self.choices) if self.choices else "(none)"
+        msg = f"unknown {kind} {name!r}{maybe} (choices: {listed})"
+        super().__init__(f"{msg}. {hint}" if hint else msg)
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the whole message
+        return str(self.args[0])
+
+
+class InvalidSmilesError(MolGraphPTError, ValueError):
+    """RDKit could not turn a SMILES string into a usable molecule.
+
+    Args:
+        smiles: The SMILES as given.
+        reason: Why it was rejected.
+        source: File (or other origin) the SMILES came from, if known.
+        row: 0-based data row in ``source``, if known.
+    """
+
+    def __init__(
+        self, smiles: str, reason: str, *, source: str | None = None, row: int | None = None
+    ) -> None:
+        self.smiles, self.reason, self.source, self.row = smiles, reason, source, row
+        where = ""
+        if row is not None:
+            where += f" at row {row}"
+        if source is not None:
+            where += f" of {source}"
+        super().__init__(
+            f"invalid SMILES {smiles!r}{where}: {reason}. Fix the row, or pass "
+            f"on_invalid='skip' (CLI: --on-invalid skip) to drop invalid rows and count them."
+        )
+
+    def at(self, *, row: int | None = None, source: str | None = None) -> InvalidSmilesError:
+        """Return a copy of this error that also names the row and the source file."""
+        return InvalidSmilesError(
+            self.smiles,
+            self.reason,
+            source=source if source is not None else self.source,
+            row=row if row is not None else self.row,
+        )
+
+
+class DataFormatError(MolGraphPTError, ValueError):
+    """A data file does not have the layout molgraphpt expects (missing column, bad split...)."""
+
+
+class ShapeError(MolGraphPTError, ValueError):
+    """Tensors or arrays do not have the shapes an operation needs."""
+
+
+class CacheError(MolGraphPTError, RuntimeError):
+    """An on-disk feature cache is unreadable or does not match its fingerprint."""
+
+
+class CheckpointError(MolGraphPTError, ValueError):
+    """A checkpoint directory is missing files or does not match the model it is loaded into."""
+
+
+class MissingDependencyError(MolGraphPTError, ImportError):
+    """An optional package is needed for a feature but is not installed."""

@@ -1,0 +1,1 @@
+"""molgraphpt.evaluation."""

@@ -1,0 +1,320 @@
+"""Fine-tuning recipe: dataset → model (maybe from a checkpoint) → training over seeds → results.
+
+For every seed the model with the best validation metric is kept (Hu et al. 2020: "test at the
+best validation epoch"), saved as a ``save_pretrained`` directory, and scored on the test split.
+``results.json`` gathers the per-seed numbers and their mean ± std, the resolved config, the
+library versions and the wall time. A seed whose ``result.json`` exists is not run again, and an
+interrupted seed resumes from its last checkpoint when ``resume=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from molgraphpt import __version__
+from molgraphpt.config.loading import save_config, to_dict
+from molgraphpt.config.schema import FinetuneConfig
+from molgraphpt.data.datasets import MoleculeDataset, load_dataset
+from molgraphpt.data.loader import GraphLoader
+from molgraphpt.evaluation.metrics import (
+    HIGHER_IS_BETTER,
+    OGB_KEYS,
+    compute_metric,
+    ogb_evaluate,
+)
+from molgraphpt.models.heads import PropertyModel, PropertyModelConfig
+from molgraphpt.models.serialization import load_encoder_weights, load_pretrained, save_pretrained
+from molgraphpt.objectives.supervised import PropertyPrediction, PropertyPredictionConfig
+from molgraphpt.training.loop import train
+
+logger = logging.getLogger(__name__)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries that determine the numbers."""
+    import rdkit
+    import sklearn
+    import torch_geometric
+
+    return {
+        "molgraphpt": __version__,
+        "torch": torch.__version__,
+        "torch_geometric": torch_geometric.__version__,
+        "rdkit": rdkit.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def dataset_from_config(cfg: FinetuneConfig) -> MoleculeDataset:
+    """Load (featurizing through the cache if needed) the dataset ``cfg.data`` names."""
+    d = cfg.data
+    featurize = {"workers": d.workers, "on_invalid": d.on_invalid, "unsanitizable": d.unsanitizable}
+    kwargs: dict[str, Any] = dict(featurize)
+    path_like = d.dataset not in ("embedded",) and (
+        os.sep in d.dataset or d.dataset.endswith((".csv", ".gz", ".tsv", ".txt"))
+    )
+    if path_like or Path(d.dataset).is_file():
+        kwargs.update(smiles_col=d.smiles_col, targets=d.targets, task_type=d.task_type)
+    if not d.dataset.startswith("ogbg-") and d.dataset != "embedded":
+        kwargs.update(split=d.split, split_seed=d.split_seed, frac=d.frac)
+    return load_dataset(
+        d.dataset, data_root_dir=d.data_root, download=d.download, cache_dir=d.cache_dir, **kwargs
+    )
+
+
+@torch.no_grad()
+def predict(task: PropertyPrediction, loader: GraphLoader, device: torch.device) -> np.ndarray:
+    """Scores ``[num_molecules, num_tasks]`` of every molecule of ``loader``, in order."""
+    was_training = task.training
+    task.eval()
+    out = [task.predict(batch.to(device)).cpu() for batch in loader.iter_epoch(0)]
+    task.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, task.model.cfg.num_tasks))
+
+
+def score(dataset: MoleculeDataset, indices: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """The dataset's metric on ``indices``; for OGB datasets also the OGB Evaluator's value."""
+    y_true = dataset.labels[indices]
+    result = compute_metric(dataset.metric, y_true, y_pred)
+    out: dict[str, Any] = {dataset.metric: result.value}
+    if result.skipped:
+        out["skipped_tasks"] = [dataset.task_names[i] for i in result.skipped]
+    if dataset.ogb_name and dataset.metric in OGB_KEYS:
+        ogb = ogb_evaluate(dataset.ogb_name, y_true, y_pred)
+        out[f"ogb_{dataset.metric}"] = ogb[OGB_KEYS[dataset.metric]]
+    return out
+
+
+def build_model(cfg: FinetuneConfig, dataset: MoleculeDataset) -> PropertyModel:
+    """A fresh :class:`PropertyModel`, with the encoder loaded from ``cfg.model.init`` if given."""
+    encoder_cfg = cfg.model.encoder
+    if cfg.model.init:
+        encoder_cfg = _checkpoint_encoder_config(Path(cfg.model.init), encoder_cfg)
+    model = PropertyModel(
+        PropertyModelConfig(
+            encoder=encoder_cfg,
+            num_tasks=dataset.num_tasks,
+            head_hidden_dim=cfg.model.head.hidden_dim,
+            head_dropout=cfg.model.head.dropout,
+            task_type=dataset.task_type,
+        )
+    )
+    if cfg.model.init:
+        load_encoder_weights(model.encoder, cfg.model.init)
+    return model
+
+
+def _checkpoint_encoder_config(directory: Path, fallback: Any) -> Any:
+    """The encoder architecture stored in a checkpoint's ``config.yaml``, keeping our dropout."""
+    import yaml
+
+    from molgraphpt.config.loading import from_dict
+    from molgraphpt.models.graph.config import GraphEncoderConfig
+
+    path = directory / "config.yaml"
+    raw = yaml.safe_load(path.read_text()) if path.exists() else None
+    for key in ("encoder", "graph"):
+        node = raw
+        for part in ("model", key):
+            node = node.get(part) if isinstance(node, dict) and part in node else None
+        node = node if node is not None else (raw or {}).get(key)
+        if isinstance(node, dict):
+            return replace(from_dict(GraphEncoderConfig, node), dropout=fallback.dropout)
+    logger.warning("no encoder config in %s; using model.encoder from the config", path)
+    return fallback
+
+
+def _metric_stats(values: list[float]) -> dict[str, float]:
+    arr = np.asarray([v for v in values if not math.isnan(v)], dtype=np.float64)
+    if arr.size == 0:
+        return {"mean": math.nan, "std": math.nan}
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=0))}
+
+
+def finetune_seed(
+    cfg: FinetuneConfig, dataset: MoleculeDataset, seed: int, run_dir: Path, *, resume: bool
+) -> dict[str, Any]:
+    """Fine-tune one seed; returns ``{"seed", "valid", "test", "best_epoch", ...}``."""
+    train_cfg = replace(cfg.train, seed=seed)
+    device = torch.device(
+        "cuda"
+        if train_cfg.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if train_cfg.device == "auto" else train_cfg.device)
+    )
+    split = dataset.split
+    torch.manual_seed(seed)
+    model = build_model(cfg, dataset)
+    mean = std = None
+    if dataset.task_type == "regression" and cfg.standardize_targets:
+        train_y = dataset.labels[split.train]
+        mean = torch.from_numpy(np.nanmean(train_y, axis=0)).float()
+        std = torch.from_numpy(np.nanstd(train_y, axis=0)).float().clamp(min=1e-6)
+    task = PropertyPrediction(model, PropertyPredictionConfig(dataset.task_type), mean, std)
+    loaders = {
+        part: GraphLoader(
+            dataset.store, getattr(split, part), batch_size=train_cfg.batch_size * 4, num_workers=0
+        )
+        for part in ("valid", "test")
+    }
+    train_loader = GraphLoader(
+        dataset.store,
+        split.train,
+        batch_size=train_cfg.batch_size,
+        shuffle=True,
+        seed=seed,
+        num_workers=cfg.data.loader_workers,
+    )
+    metric = dataset.metric
+
+    def evaluate(t: torch.nn.Module) -> dict[str, float]:
+        out = {}
+        for part, loader in loaders.items():
+            out[f"{part}/{metric}"] = score(dataset, loader.indices, predict(t, loader, device))[
+                metric
+            ]
+        return out
+
+    strategy = cfg.strategy
+    enc_lr = strategy.encoder_lr or train_cfg.lr
+    head_lr = strategy.head_lr or train_cfg.lr
+    mode = "max" if HIGHER_IS_BETTER[metric] else "min"
+    phases: list[tuple[str, Any]] = []
+    if strategy.mode == "linear_probe":
+        phases.append(("probe", train_cfg))
+    elif strategy.mode == "lp_ft":
+        phases += [
+            ("probe", replace(train_cfg, epochs=strategy.lp_epochs, max_steps=None)),
+            ("full", train_cfg),
+        ]
+    else:
+        phases.append(("full", train_cfg))
+    result = None
+    for phase, phase_cfg in phases:
+        if phase == "probe":
+            model.freeze_encoder(True)
+        elif strategy.mode == "freeze_layers":
+            model.freeze_first_layers(strategy.freeze_layers)
+        else:
+            model.freeze_encoder(False)
+        groups = model.parameter_groups(enc_lr, head_lr, phase_cfg.weight_decay)
+        result = train(
+            task,
+            train_loader,
+            phase_cfg,
+            run_dir=run_dir / phase if len(phases) > 1 else run_dir,
+            evaluate=evaluate,
+            select=f"valid/{metric}",
+            mode=mode,
+            resume=resume,
+            param_groups=groups,
+        )
+    assert result is not None
+    model_dir = run_dir / "model"
+    save_pretrained(
+        model,
+        model_dir,
+        model.cfg,
+        meta={
+            "dataset": dataset.name,
+            "seed": seed,
+            "task_names": list(dataset.task_names),
+            "target_mean": None if mean is None else mean.tolist(),
+            "target_std": None if std is None else std.tolist(),
+        },
+    )
+    out: dict[str, Any] = {
+        "seed": seed,
+        "best_epoch": result.best_epoch,
+        "best_step": result.best_step,
+        "epochs_run": _epochs_run(result),
+        "train_graphs_per_s": result.train_graphs_per_s,
+        "wall_time_s": result.wall_time_s,
+    }
+    for part, loader in loaders.items():
+        out[part] = score(dataset, loader.indices, predict(task, loader, device))
+    tmp = run_dir / "result.json.tmp"
+    tmp.write_text(json.dumps(out, indent=2))
+    os.replace(tmp, run_dir / "result.json")
+    return out
+
+
+def _epochs_run(result: Any) -> int | None:
+    history = getattr(result, "history", None) or []
+    epochs = [h.get("epoch") for h in history if h.get("epoch") is not None]
+    return int(max(epochs)) + 1 if epochs else None
+
+
+def run_finetune(cfg: FinetuneConfig, *, resume: bool = False) -> dict[str, Any]:
+    """Run ``cfg`` over all its seeds and write ``run_dir/results.json``; returns the results."""
+    start = time.perf_counter()
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    dataset = dataset_from_config(cfg)
+    logger.info(
+        "%s: %d molecules, %d tasks (%s, %s), split %s = %s",
+        dataset.name,
+        len(dataset),
+        dataset.num_tasks,
+        dataset.task_type,
+        dataset.metric,
+        dataset.split_name,
+        dataset.split.sizes,
+    )
+    seeds = []
+    for seed in cfg.seeds:
+        seed_dir = run_dir / f"seed_{seed}"
+        done = seed_dir / "result.json"
+        if done.exists():
+            logger.info("seed %d already finished: %s", seed, done)
+            seeds.append(json.loads(done.read_text()))
+            continue
+        seed_dir.mkdir(parents=True, exist_ok=True)
+        seeds.append(finetune_seed(cfg, dataset, seed, seed_dir, resume=resume))
+        res = seeds[-1]
+        logger.info(
+            "seed %d: valid %s=%.4f, test %s=%.4f",
+            seed,
+            dataset.metric,
+            res["valid"][dataset.metric],
+            dataset.metric,
+            res["test"][dataset.metric],
+        )
+    metric = dataset.metric
+    summary = {
+        "dataset": dataset.name,
+        "metric": metric,
+        "task_type": dataset.task_type,
+        "num_tasks": dataset.num_tasks,
+        "split": {"name": dataset.split_name, "sizes": list(dataset.split.sizes)},
+        "data_info": dataset.info,
+        "seeds": seeds,
+        "valid": _metric_stats([s["valid"][metric] for s in seeds]),
+        "test": _metric_stats([s["test"][metric] for s in seeds]),
+        "config": to_dict(cfg),
+        "versions": versions(),
+        "wall_time_s": round(time.perf_counter() - start, 2),
+    }
+    tmp = run_dir / "results.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2, default=str))
+    os.replace(tmp, run_dir / "results.json")
+    return summary
+
+
+def load_property_model(directory: str | Path) -> PropertyModel:
+    """Load a fine-tuned model saved by :func:`finetune_seed`."""
+    model, _ = load_pretrained(directory, PropertyModelConfig, PropertyModel)
+    return model

@@ -1,0 +1,176 @@
+"""Atomic save and load of the full training state, for exact resume of an interrupted run.
+
+A training checkpoint (``run_dir/checkpoints/last.pt``) is a single ``torch.save`` file holding
+only tensors and plain Python values, so it loads with ``weights_only=True``. It is not the
+model format: a trained model is published as a directory with ``save_pretrained``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from molgraphpt.errors import CheckpointError
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "molgraphpt.training_state/1"
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Snapshot of the Python, NumPy, torch CPU and all CUDA global RNG states."""
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    return {
+        "python": random.getstate(),
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Restore a snapshot taken by :func:`capture_rng_state`."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np_state = state["numpy"]
+    np.random.set_state(
+        (
+            np_state["name"],
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        if len(state["cuda"]) != torch.cuda.device_count():
+            logger.warning(
+                "checkpoint has CUDA RNG states of %d devices, this machine has %d: "
+                "restoring the common ones",
+                len(state["cuda"]),
+                torch.cuda.device_count(),
+            )
+        for index, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, index)
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file in the same directory, fsync, then rename over ``path``.
+
+    A crash at any point leaves either the previous file or the new one, never a partial file,
+    and no temporary file behind (unless the process itself is killed mid-write).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # persist the rename itself (POSIX); not possible everywhere, e.g. on Windows
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+    return path
+
+
+def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+
+def save_training_state(
+    path: str | Path,
+    *,
+    task: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler | None,
+    step: int,
+    epoch: int,
+    batch_in_epoch: int,
+    best: dict[str, Any],
+    history: list[dict[str, Any]],
+    rng: dict[str, Any],
+    config: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write everything needed to continue training exactly, atomically.
+
+    Args:
+        path: Target file, usually ``run_dir/checkpoints/last.pt``.
+        task: The (unwrapped) task whose ``state_dict`` to save.
+        optimizer: Optimizer whose state to save.
+        scheduler: LR scheduler whose state to save.
+        scaler: fp16 gradient scaler, or None.
+        step: Optimizer steps taken.
+        epoch: Current epoch (0-based).
+        batch_in_epoch: Micro-batches of ``epoch`` already consumed.
+        best: Model-selection state: ``value``, ``step``, ``epoch``, ``metrics``, ``bad_evals``
+            and ``state_dict`` (a CPU copy of the best weights, or None).
+        history: Evaluation records so far.
+        rng: RNG snapshot from :func:`capture_rng_state`.
+        config: The run's ``TrainConfig`` as a dict, for the record.
+        extra: Any other plain state the loop needs (e.g. the logging window).
+
+    Returns:
+        ``path``.
+    """
+    state = {
+        "format": FORMAT,
+        "model": _cpu(task.state_dict()),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "step": step,
+        "epoch": epoch,
+        "batch_in_epoch": batch_in_epoch,
+        "best": best,
+        "history": history,
+        "rng": rng,
+        "config": config,
+        "extra": extra or {},
+    }
+    return atomic_torch_save(state, path)
+
+
+def load_training_state(path: str | Path) -> dict[str, Any]:
+    """Load a file written by :func:`save_training_state` onto the CPU.
+
+    Raises:
+        CheckpointError: If the file is not a molgraphpt training state.
+    """
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(
+            f"cannot read training state {str(path)!r} ({err}); delete it to start the run afresh"
+        ) from err
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{str(path)!r} is not a molgraphpt training state (expected format {FORMAT!r})"
+        )
+    return state

@@ -1,0 +1,449 @@
+"""The training loop: one readable function in plain PyTorch (nanoGPT / open_clip style).
+
+:func:`train` runs a :class:`~molgraphpt.objectives.base.PretrainTask` over a
+:class:`BatchSource` with autocast, gradient accumulation, clipping, a warmup schedule, periodic
+evaluation with best-model selection and early stopping, and atomic checkpoints from which an
+interrupted run resumes exactly (same parameters, bit for bit, on the same machine).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from molgraphpt.data.batch import MolTextBatch
+from molgraphpt.errors import ConfigError, DataFormatError, UnknownNameError
+from molgraphpt.objectives.base import TaskOutput
+from molgraphpt.seed import seed_everything
+from molgraphpt.training import optim
+from molgraphpt.training.checkpoint import (
+    capture_rng_state,
+    load_training_state,
+    restore_rng_state,
+    save_training_state,
+)
+from molgraphpt.training.config import TrainConfig
+from molgraphpt.training.distributed import broadcast_object, is_distributed, is_main_process
+from molgraphpt.training.distributed import local_rank as _local_rank
+from molgraphpt.training.loggers import MetricLogger, build_loggers
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+_NO_EFFECT = ("progress", "num_threads", "log_every")  # config keys that do not change training
+
+
+@runtime_checkable
+class BatchSource(Protocol):
+    """Where the loop gets its training batches from.
+
+    The order of an epoch's batches must be a pure function of (seed, epoch) inside the source, so
+    that a resumed run sees exactly the batches the interrupted one would have seen.
+    """
+
+    def num_batches(self, epoch: int) -> int:
+        """Number of batches ``iter_epoch(epoch)`` yields (on this process)."""
+        ...
+
+    def iter_epoch(self, epoch: int, start: int = 0) -> Iterator[MolTextBatch]:
+        """Yield the batches of ``epoch``, skipping the first ``start`` of them."""
+        ...
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        best_metrics: Evaluation metrics of the selected model ({} without ``evaluate``).
+        best_step: Optimizer step of the selected model, or None.
+        best_epoch: Epoch (0-based) of the selected model, or None.
+        final_step: Optimizer steps taken in total.
+        history: One dict per evaluation: ``step``, ``epoch`` and the metrics.
+        stopped_early: Whether early stopping ended the run.
+        wall_time_s: Duration of this call.
+        train_graphs_per_s: Training throughput of this call (evaluation and saving excluded).
+    """
+
+    best_metrics: dict[str, float]
+    best_step: int | None
+    best_epoch: int | None
+    final_step: int
+    history: list[dict[str, float]]
+    stopped_early: bool
+    wall_time_s: float
+    train_graphs_per_s: float
+
+
+def _new_best() -> dict[str, Any]:
+    return dict(value=None, step=None, epoch=None, metrics={}, bad_evals=0, state_dict=None)
+
+
+@dataclass
+class _State:
+    """Counters the checkpoint carries."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best: dict[str, Any] = field(default_factory=_new_best)
+    history: list[dict[str, float]] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+class _Window:
+    """Sums of the task logs since the last logged step, kept on device (no sync per batch)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, Tensor] = {}
+        self.batches, self.graphs, self.seconds = 0, 0, 0.0
+
+    def add(self, out: TaskOutput, graphs: int) -> None:
+        logs = {"loss": out.loss, **out.logs}
+        for name, value in logs.items():
+            value = torch.as_tensor(value).detach().float()
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+        self.batches += 1
+        self.graphs += graphs
+
+    def pop(self) -> dict[str, float]:
+        means = {name: (total / max(self.batches, 1)).item() for name, total in self.sums.items()}
+        means["graphs_per_s"] = self.graphs / self.seconds if self.seconds > 0 else 0.0
+        self.__init__()
+        return means
+
+    def state(self) -> dict[str, Any]:
+        sums = {k: v.cpu() for k, v in self.sums.items()}
+        return dict(sums=sums, batches=self.batches, graphs=self.graphs, seconds=self.seconds)
+
+    def load(self, state: dict[str, Any], device: torch.device) -> None:
+        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
+        self.batches, self.graphs, self.seconds = (
+            state["batches"],
+            state["graphs"],
+            state["seconds"],
+        )
+
+
+def _resolve_device(cfg: TrainConfig) -> torch.device:
+    if cfg.device != "auto":
+        device = torch.device(cfg.device)
+    elif torch.cuda.is_available():
+        device = torch.device("cuda", _local_rank() if is_distributed() else 0)
+    else:
+        device = torch.device("cpu")
+    if cfg.precision == "fp16" and device.type != "cuda":
+        raise ConfigError(
+            "train.precision",
+            "fp16",
+            expected=f"'fp32' or 'bf16' on device {str(device)!r}",
+            hint="fp16 mixed precision needs CUDA (GradScaler); use train.precision=bf16 on CPU",
+        )
+    if cfg.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("train.precision", "bf16", expected="'fp16' or 'fp32' on this GPU")
+    return device
+
+
+def _total_steps(data: BatchSource, cfg: TrainConfig) -> int:
+    if cfg.max_steps is not None:
+        return cfg.max_steps
+    total = sum(math.ceil(data.num_batches(e) / cfg.grad_accum) for e in range(cfg.epochs))
+    if total == 0:
+        raise DataFormatError("train_data yields no batches: check the training dataset")
+    return total
+
+
+def _num_graphs(batch: MolTextBatch) -> int:
+    try:
+        return batch.num_graphs
+    except TypeError:  # neither graph nor y: throughput is not measurable
+        return 0
+
+
+def _evaluate(task: nn.Module, evaluate: Callable[[nn.Module], dict[str, float]]) -> dict:
+    task.eval()
+    try:
+        with torch.no_grad():
+            return {name: float(value) for name, value in evaluate(task).items()}
+    finally:
+        task.train()
+
+
+def _update_best(
+    best: dict, metrics: dict, select: str | None, mode: str, task: nn.Module, step: int, epoch: int
+) -> bool:
+    """Record ``metrics`` if they improve on ``best``; return whether they did."""
+    value = None
+    if select is not None:
+        if select not in metrics:
+            hint = "pass select= one of the metrics evaluate returns"
+            raise UnknownNameError("metric", select, choices=metrics, hint=hint)
+        value, previous = metrics[select], best["value"]
+        improved = math.isfinite(value) and (
+            previous is None or (value > previous if mode == "max" else value < previous)
+        )
+    else:
+        improved = True  # without a metric to select on, the latest evaluation is the result
+    if not improved:
+        best["bad_evals"] += 1
+        return False
+    state = None
+    if select is not None:
+        state = {k: v.detach().to("cpu", copy=True) for k, v in task.state_dict().items()}
+    best.update(
+        value=value, step=step, epoch=epoch, metrics=dict(metrics), bad_evals=0, state_dict=state
+    )
+    return True
+
+
+def train(
+    task: nn.Module,
+    train_data: BatchSource,
+    cfg: TrainConfig,
+    *,
+    run_dir: str | Path,
+    evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
+    select: str | None = None,
+    mode: Literal["max", "min"] = "max",
+    resume: bool = False,
+    param_groups: list[dict[str, Any]] | None = None,
+    on_best: Callable[[nn.Module, dict[str, float]], None] | None = None,
+    head_prefixes: Sequence[str] = (),
+) -> TrainResult:
+    """Train ``task`` (its ``forward(batch)`` returns a ``TaskOutput``) on ``train_data``.
+
+    Each micro-batch's loss is divided by the size of its accumulation group, so one optimizer
+    step sees the mean gradient of up to ``cfg.grad_accum`` micro-batches. Evaluation calls
+    ``evaluate(task)`` in eval mode under ``torch.no_grad()``. With ``select``, the best model is
+    the one with the best ``metrics[select]`` (NaN never wins); a CPU copy of its weights is kept
+    and **loaded back into** ``task`` when training ends, so ``task`` holds the best model, not
+    the last (the last is in ``checkpoints/last.pt``). Without ``select`` the last evaluation is
+    reported and ``task`` keeps its final weights.
+
+    Files under ``run_dir``: ``metrics.csv`` (``step,epoch,split,name,value``; split ``train``
+    or ``val``), ``checkpoints/last.pt`` (full training state) and ``tensorboard/`` when
+    TensorBoard is installed. In a ``torchrun`` job the task is wrapped in DDP, ``evaluate``
+    runs on every process, and only rank 0 writes files, calls ``on_best`` and shows progress.
+
+    Args:
+        task: The objective to train; moved to the configured device.
+        train_data: Source of training batches.
+        cfg: Loop options.
+        run_dir: Directory of this run's files.
+        evaluate: Returns validation metrics of the model; None never evaluates.
+        select: Metric of ``evaluate``'s output used for model selection and early stopping.
+        mode: Whether a higher (``"max"``) or lower (``"min"``) ``select`` value is better.
+        resume: Continue from ``run_dir/checkpoints/last.pt`` exactly where it stopped (same
+            ``cfg`` expected); without a checkpoint, log it and start afresh.
+        param_groups: Ready optimizer groups; None builds them with
+            :func:`~molgraphpt.training.optim.param_groups`.
+        on_best: Called as ``on_best(task, metrics)`` after each improving evaluation.
+        head_prefixes: Module paths of the parameters trained with ``cfg.head_lr``.
+
+    Returns:
+        The :class:`TrainResult`.
+    """
+    started = time.perf_counter()
+    if mode not in ("max", "min"):
+        raise ConfigError("mode", mode, expected="'max' or 'min'")
+    if cfg.head_lr is not None and param_groups is None and not head_prefixes:
+        raise ConfigError(
+            "train.head_lr",
+            cfg.head_lr,
+            expected="None when no head is marked",
+            hint="pass head_prefixes= (or param_groups=) to train()",
+        )
+    if cfg.patience is not None and (evaluate is None or select is None):
+        logger.warning("train.patience=%s has no effect without evaluate and select", cfg.patience)
+    if cfg.num_threads is not None:
+        torch.set_num_threads(cfg.num_threads)
+    run_dir, main = Path(run_dir), is_main_process()
+    device = _resolve_device(cfg)
+    seed_everything(cfg.seed)
+    task.to(device)
+
+    groups = param_groups
+    if groups is None:
+        groups = optim.param_groups(
+            task, cfg.weight_decay, lr=cfg.lr, head_lr=cfg.head_lr, head_prefixes=head_prefixes
+        )
+    optimizer = optim.build_optimizer(groups, cfg)
+    total_steps = _total_steps(train_data, cfg)
+    scheduler = optim.build_scheduler(optimizer, cfg, total_steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+    state, window = _State(), _Window()
+
+    ckpt_path = run_dir / "checkpoints" / "last.pt"
+    resumed = resume and ckpt_path.exists()
+    if resumed:
+        ckpt = load_training_state(ckpt_path)
+        task.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"] or {})
+        counters = {k: ckpt[k] for k in ("step", "epoch", "batch_in_epoch", "best", "history")}
+        state = _State(**counters, stopped_early=ckpt["extra"]["stopped_early"])
+        window.load(ckpt["extra"]["window"], device)
+        restore_rng_state(ckpt["rng"])
+        old = ckpt["config"] or {}
+        changed = [k for k, v in asdict(cfg).items() if old.get(k) != v and k not in _NO_EFFECT]
+        if changed:
+            logger.warning("resuming with changed %s: resume may not be exact", changed)
+        logger.info("resumed from %s at step %d (epoch %d)", ckpt_path, state.step, state.epoch)
+    elif resume:
+        logger.info("no checkpoint at %s: starting a fresh run", ckpt_path)
+
+    loggers: list[MetricLogger] = []
+    if main:
+        loggers = build_loggers(run_dir, resume_step=state.step if resumed else None)
+    model: nn.Module = task
+    if is_distributed():
+        ids = [device.index] if device.type == "cuda" else None
+        model = nn.parallel.DistributedDataParallel(task, device_ids=ids)
+
+    def log(metrics: dict[str, float], split: str) -> None:
+        for sink in loggers:
+            sink.log(metrics, step=state.step, epoch=state.epoch, split=split)
+
+    def save() -> None:
+        if main:
+            extra = {"window": window.state(), "stopped_early": state.stopped_early}
+            save_training_state(
+                ckpt_path,
+                task=task,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                scaler=scaler,
+                step=state.step,
+                epoch=state.epoch,
+                batch_in_epoch=state.batch_in_epoch,
+                best=state.best,
+                history=state.history,
+                rng=capture_rng_state(),
+                config=asdict(cfg),
+                extra=extra,
+            )
+
+    def run_evaluation() -> None:
+        metrics = _evaluate(task, evaluate)
+        state.history.append({"step": state.step, "epoch": state.epoch, **metrics})
+        log(metrics, "val")
+        logger.info("step %d eval: %s", state.step, metrics)
+        if _update_best(state.best, metrics, select, mode, task, state.step, state.epoch):
+            if on_best is not None and main:
+                on_best(task, metrics)
+        stop = cfg.patience is not None and select is not None
+        stop = stop and state.best["bad_evals"] >= cfg.patience
+        state.stopped_early = bool(broadcast_object(stop))
+        if state.stopped_early:
+            logger.info("early stopping at step %d (%r did not improve)", state.step, select)
+
+    autocast_dtype, use_autocast = _DTYPES[cfg.precision], cfg.precision != "fp32"
+    show = None if cfg.progress and main else True  # None: tqdm shows it only on a terminal
+    bar = tqdm(total=total_steps, initial=state.step, desc="train", disable=show)
+    train_seconds, train_graphs = 0.0, 0
+    model.train()
+    try:
+        while state.step < total_steps and not state.stopped_early:
+            n = train_data.num_batches(state.epoch)
+            if n <= 0:
+                raise DataFormatError(f"train_data yields no batches in epoch {state.epoch}")
+            if state.batch_in_epoch >= n:  # resumed from a checkpoint taken at an epoch's end
+                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+                continue
+            tick = time.perf_counter()
+            batches = train_data.iter_epoch(state.epoch, start=state.batch_in_epoch)
+            for i, batch in enumerate(batches, start=state.batch_in_epoch):
+                if i >= n:
+                    raise DataFormatError(
+                        f"iter_epoch({state.epoch}) yields more than "
+                        f"num_batches({state.epoch}) = {n} batches"
+                    )
+                group_start = i - i % cfg.grad_accum
+                group_size = min(cfg.grad_accum, n - group_start)
+                boundary = i + 1 == group_start + group_size
+                batch = batch.to(device, non_blocking=True)
+                no_sync = model.no_sync() if model is not task and not boundary else nullcontext()
+                with no_sync:
+                    with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_autocast):
+                        out = model(batch)
+                    scaler.scale(out.loss.float() / group_size).backward()
+                graphs = _num_graphs(batch)
+                window.add(out, graphs)
+                train_graphs += graphs
+                state.batch_in_epoch = i + 1
+                if not boundary:
+                    continue
+
+                grad_norm = None
+                if cfg.clip_norm is not None:
+                    scaler.unscale_(optimizer)
+                    grad_norm = nn.utils.clip_grad_norm_(task.parameters(), cfg.clip_norm)
+                lr = optimizer.param_groups[0]["lr"]
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                scheduler.step()
+                state.step += 1
+                now = time.perf_counter()
+                train_seconds += now - tick
+                window.seconds += now - tick
+                bar.update()
+
+                if state.step % cfg.log_every == 0:
+                    metrics = {**window.pop(), "lr": lr}
+                    if grad_norm is not None:
+                        metrics["grad_norm"] = float(grad_norm)
+                    log(metrics, "train")
+                    if bar.disable and main:  # no bar to show progress: say it in the log
+                        logger.info("step %d/%d %s", state.step, total_steps, metrics)
+                    bar.set_postfix(
+                        loss=f"{metrics['loss']:.4g}", graphs_s=f"{metrics['graphs_per_s']:.0f}"
+                    )
+                done = state.step >= total_steps
+                if cfg.eval_every:
+                    at_eval = state.step % cfg.eval_every == 0
+                else:
+                    at_eval = state.batch_in_epoch == n
+                if evaluate is not None and (at_eval or done):
+                    run_evaluation()
+                at_save = state.step % cfg.save_every == 0 if cfg.save_every else at_eval
+                if at_save or done or state.stopped_early:
+                    save()
+                if done or state.stopped_early:
+                    break
+                tick = time.perf_counter()
+            else:
+                if state.batch_in_epoch != n:
+                    raise DataFormatError(
+                        f"iter_epoch({state.epoch}) stopped after "
+                        f"{state.batch_in_epoch} of {n} batches"
+                    )
+    finally:
+        bar.close()
+        for sink in loggers:
+            sink.close()
+
+    if state.best["state_dict"] is not None:
+        task.load_state_dict(state.best["state_dict"])
+        logger.info("loaded the best model (step %d) into the task", state.best["step"])
+    return TrainResult(
+        best_metrics=dict(state.best["metrics"]),
+        best_step=state.best["step"],
+        best_epoch=state.best["epoch"],
+        final_step=state.step,
+        history=list(state.history),
+        stopped_early=state.stopped_early,
+        wall_time_s=time.perf_counter() - started,
+        train_graphs_per_s=train_graphs / train_seconds if train_seconds > 0 else 0.0,
+    )
