@@ -39,14 +39,29 @@ class UnknownNameError(MolGraphPTError, KeyError):
 
     def __init__(self, kind: str, name: str, *, choices: Iterable[str], hint: str = "") -> None:
         self.kind, self.name, self.choices = kind, name, sorted(choices)
-        close = difflib.get_close_matches(str(name), self.choices, n=1)
-        maybe = f"; did you mean {close[0]!r}?" if close else ""
+        close = closest_name(str(name), self.choices)
+        maybe = f"; did you mean {close!r}?" if close else ""
         listed = ", ".join(self.choices) if self.choices else "(none)"
         msg = f"unknown {kind} {name!r}{maybe} (choices: {listed})"
         super().__init__(f"{msg}. {hint}" if hint else msg)
 
     def __str__(self) -> str:  # KeyError would otherwise quote the whole message
         return str(self.args[0])
+
+
+def closest_name(name: str, choices: list[str]) -> str | None:
+    """The choice a user most likely meant by ``name``: a close spelling, an abbreviation
+    (``learning_rate`` → ``lr``) or a containing/contained name; None if nothing is close."""
+    close = difflib.get_close_matches(name, choices, n=1)
+    if close:
+        return close[0]
+    lowered = name.lower()
+    initials = "".join(part[0] for part in lowered.replace("-", "_").split("_") if part)
+    for choice in choices:
+        if choice.lower() == initials:
+            return choice
+    contained = [c for c in choices if len(c) > 2 and (c.lower() in lowered or lowered in c.lower())]
+    return contained[0] if contained else None
 
 
 class InvalidSmilesError(MolGraphPTError, ValueError):

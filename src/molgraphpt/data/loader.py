@@ -98,7 +98,7 @@ class GraphLoader:
         return MolTextBatch(
             graph=graph,
             y=graph.y if y is not None else None,
-            index=torch.from_numpy(np.asarray(index, dtype=np.int64)),
+            index=torch.from_numpy(np.array(index, dtype=np.int64)),
         )
 
     def iter_epoch(self, epoch: int = 0, start: int = 0) -> Iterator[MolTextBatch]:

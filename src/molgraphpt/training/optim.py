@@ -107,7 +107,13 @@ def param_groups(
 def build_optimizer(groups: list[dict[str, Any]], cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam or AdamW over ``groups``; a group's own ``lr``/``weight_decay`` win over ``cfg``'s."""
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # The fused kernel (one multi-tensor pass, on CPU as on CUDA) is the same update as the default
+    # per-parameter loop, which on CPU costs ~10% of a GIN training step in small elementwise ops.
+    # Fall back where it is not supported (e.g. a device without fused kernels).
+    try:
+        return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except (RuntimeError, ValueError):
+        return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def lr_factor(step: int, *, schedule: str, warmup_steps: int, total_steps: int) -> float:

@@ -21,6 +21,7 @@ from molgraphpt.models.graph.layers import (
     VirtualNode,
     atom_embedding,
     combine_layers,
+    dropout,
     norm_layer,
 )
 from molgraphpt.models.outputs import GraphEncoderOutput
@@ -111,7 +112,7 @@ class GraphEncoder(nn.Module):
             h = self.norms[index](self.convs[index](layers[index], edge_index, edge_attr))
             if index < cfg.num_layers - 1:
                 h = F.relu(h)
-            h = F.dropout(h, cfg.dropout, self.training)
+            h = dropout(h, cfg.dropout, self.training)
             if cfg.residual:
                 h = h + layers[index]
             layers.append(h)

@@ -8,6 +8,7 @@ embedded as a sum of one ``nn.Embedding`` per column, exactly like OGB's ``AtomE
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -26,8 +27,16 @@ ATOM_EMBEDDING_DIMS: tuple[int, ...] = (
 )
 
 
+#: Columns whose vocabulary sizes multiply to at most this many combinations are embedded through
+#: a table of every combination (OGB's 3 bond columns: 5 * 6 * 2 = 60 rows).
+PRODUCT_TABLE_MAX_ROWS = 1024
+
+
 class CategoricalEmbedding(nn.Module):
     """Sum of per-column embeddings of integer features (OGB ``AtomEncoder`` / ``BondEncoder``).
+
+    The parameters are one ``nn.Embedding`` per column, as in OGB (same state-dict keys); only the
+    way the sum is computed is chosen for speed, with the same result (see :meth:`forward`).
 
     Args:
         dims: Vocabulary size of each column.
@@ -40,9 +49,33 @@ class CategoricalEmbedding(nn.Module):
         self.embeddings = nn.ModuleList(nn.Embedding(d, hidden_dim) for d in self.dims)
         for embedding in self.embeddings:
             nn.init.xavier_uniform_(embedding.weight)
+        dims_t = torch.tensor(self.dims, dtype=torch.long)
+        # Non-persistent: derived from ``dims``, so they stay out of the state dict.
+        self.register_buffer("_dims", dims_t, persistent=False)
+        # First row of each column in the concatenated table (the embedding-bag path) ...
+        self.register_buffer("_offsets", torch.cumsum(dims_t, 0) - dims_t, persistent=False)
+        # ... and the mixed-radix place value of each column (the product-table path).
+        radix = torch.ones_like(dims_t)
+        for i in range(len(self.dims) - 2, -1, -1):
+            radix[i] = radix[i + 1] * dims_t[i + 1]
+        self.register_buffer("_radix", radix, persistent=False)
+        self.use_product_table = math.prod(self.dims) <= PRODUCT_TABLE_MAX_ROWS
 
     def forward(self, features: Tensor) -> Tensor:
         """Embed categorical features.
+
+        Equal to ``sum_i embeddings[i](features[:, i])`` summed left to right, as OGB does, but
+        computed with one lookup instead of one per column (a speed trick, same values):
+
+        * few combinations (the bond columns): a table of every combination
+          ``e_0[a] + e_1[b] + e_2[c]`` (``prod(dims)`` rows, built by broadcasting in the same
+          order) is indexed by the mixed-radix code of each row. Its gradient flows back into the
+          per-column tables through the broadcast sums. This is bit-identical to the column sum.
+        * otherwise (the atom columns): ``F.embedding_bag(mode="sum")`` over the concatenated
+          tables with per-column offsets, one kernel forward and backward instead of 9 + 8 adds.
+
+        Out-of-range values are mapped to index ``-1`` so they still raise (as separate lookups
+        would) instead of silently reading another column's row.
 
         Args:
             features: Integer indices ``[num_items, num_columns]``; column ``i`` in
@@ -53,6 +86,7 @@ class CategoricalEmbedding(nn.Module):
 
         Raises:
             ShapeError: ``features`` is not a 2-D integer tensor with ``len(dims)`` columns.
+            IndexError: A value is out of its column's range (``RuntimeError`` on the bag path).
         """
         if features.dim() != 2 or features.size(1) != len(self.dims):
             raise ShapeError(
@@ -64,10 +98,63 @@ class CategoricalEmbedding(nn.Module):
                 f"expected integer categorical features, got dtype {features.dtype}; "
                 "float node features (e.g. from PyG's from_smiles) are not supported"
             )
-        out = self.embeddings[0](features[:, 0])
-        for column, embedding in enumerate(self.embeddings[1:], start=1):
-            out = out + embedding(features[:, column])
-        return out
+        if len(self.dims) == 1:
+            return self.embeddings[0](features[:, 0])
+        valid = ((features >= 0) & (features < self._dims)).all(dim=1, keepdim=True)
+        if self.use_product_table:
+            code = (features * self._radix).sum(dim=1, keepdim=True)
+            code = torch.where(valid, code, -1).squeeze(1)
+            return F.embedding(code, self.product_table())
+        index = torch.where(valid, features + self._offsets, -1)
+        weight = torch.cat([embedding.weight for embedding in self.embeddings])
+        return F.embedding_bag(index, weight, mode="sum")
+
+    def product_table(self) -> Tensor:
+        """Embedding of every combination of column values ``[prod(dims), hidden_dim]``.
+
+        Row ``sum_i v_i * radix_i`` (mixed radix, last column fastest) holds
+        ``((e_0[v_0] + e_1[v_1]) + e_2[v_2]) + ...``.
+        """
+        table = self.embeddings[0].weight
+        for embedding in self.embeddings[1:]:
+            table = (table.unsqueeze(1) + embedding.weight.unsqueeze(0)).flatten(0, 1)
+        return table
+
+
+_MASK_BITS = 16  # random bits taken from each int32 draw by :func:`dropout`
+
+
+def dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """``F.dropout(x, p, training)`` with a cheaper random mask on CPU.
+
+    Same distribution: each entry is kept with probability ``1 - p`` and scaled by
+    ``1 / (1 - p)``; only the random stream differs. On CPU, ``bernoulli_`` draws one Mersenne
+    Twister number per entry (about 10 ns each, ~12% of a GIN-VN training step). For ``p = 0.5``
+    every random bit is a fair coin, so this draws one 32-bit number per 16 entries (the low 16
+    bits of ``random_(0, 2**16)``, exactly uniform) and unpacks the bits; other ``p`` compare a
+    ``torch.rand`` uniform with ``p``. Other devices use ``F.dropout`` (a fused kernel there).
+
+    Args:
+        x: Input of any shape.
+        p: Drop probability in ``[0, 1)``.
+        training: Apply dropout (otherwise return ``x``).
+
+    Returns:
+        Tensor of the shape of ``x``.
+    """
+    if not training or p == 0.0 or x.numel() == 0:
+        return x
+    if x.device.type != "cpu":
+        return F.dropout(x, p, True)
+    if p == 0.5:
+        n = x.numel()
+        words = torch.empty(-(-n // _MASK_BITS), dtype=torch.int32).random_(0, 1 << _MASK_BITS)
+        shifts = torch.arange(_MASK_BITS, dtype=torch.int32)
+        keep = ((words.unsqueeze(1) >> shifts) & 1).view(-1)[:n].view(x.shape)
+    else:
+        keep = torch.rand(x.shape, dtype=torch.float32) >= p
+    # The mask carries no gradient: autograd saves it alone and backward is one multiply.
+    return x * keep.to(x.dtype).mul_(1.0 / (1.0 - p))
 
 
 def atom_embedding(hidden_dim: int) -> CategoricalEmbedding:
@@ -148,7 +235,7 @@ class VirtualNode(nn.Module):
             New virtual-node states ``[num_graphs, hidden_dim]``.
         """
         pooled = global_add_pool(node, batch, size=state.size(0)) + state
-        update = F.dropout(self.mlps[layer](pooled), self.dropout, self.training)
+        update = dropout(self.mlps[layer](pooled), self.dropout, self.training)
         return state + update if self.residual else update
 
 
