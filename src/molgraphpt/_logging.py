@@ -17,13 +17,13 @@ def rdkit_log_capture() -> Iterator[None]:
     """Silence RDKit's error and warning log inside the block, and restore it afterwards.
 
     Unlike ``RDLogger.DisableLog`` at import time (PyG's ``from_smiles``), this does not change
-    the user's RDKit logging outside molgraphpt calls.
+    the user's RDKit logging outside molgraphpt calls: ``rdBase.BlockLogs`` restores the previous
+    state, including logs the user had switched off.
     """
-    from rdkit import RDLogger
+    from rdkit import rdBase
 
-    RDLogger.DisableLog("rdApp.*")
+    blocker = rdBase.BlockLogs()
     try:
         yield
     finally:
-        RDLogger.EnableLog("rdApp.error")
-        RDLogger.EnableLog("rdApp.warning")
+        del blocker

@@ -25,7 +25,7 @@ import torch
 from molgraphpt import __version__
 from molgraphpt.config.loading import save_config, to_dict
 from molgraphpt.config.schema import FinetuneConfig
-from molgraphpt.data.datasets import MoleculeDataset, load_dataset
+from molgraphpt.data.datasets import MOLECULENET, MoleculeDataset, load_dataset
 from molgraphpt.data.loader import GraphLoader
 from molgraphpt.evaluation.metrics import (
     HIGHER_IS_BETTER,
@@ -61,17 +61,19 @@ def versions() -> dict[str, str]:
 def dataset_from_config(cfg: FinetuneConfig) -> MoleculeDataset:
     """Load (featurizing through the cache if needed) the dataset ``cfg.data`` names."""
     d = cfg.data
-    featurize = {"workers": d.workers, "on_invalid": d.on_invalid, "unsanitizable": d.unsanitizable}
-    kwargs: dict[str, Any] = dict(featurize)
-    path_like = d.dataset not in ("embedded",) and (
-        os.sep in d.dataset or d.dataset.endswith((".csv", ".gz", ".tsv", ".txt"))
-    )
-    if path_like or Path(d.dataset).is_file():
-        kwargs.update(smiles_col=d.smiles_col, targets=d.targets, task_type=d.task_type)
-    if not d.dataset.startswith("ogbg-") and d.dataset != "embedded":
+    kwargs: dict[str, Any] = {
+        "workers": d.workers,
+        "on_invalid": d.on_invalid,
+        "unsanitizable": d.unsanitizable,
+    }
+    name = d.dataset
+    is_ogb = name == "embedded" or name.startswith("ogbg-") or (Path(name) / "mapping").is_dir()
+    if not is_ogb:  # OGB datasets come with their official split files
         kwargs.update(split=d.split, split_seed=d.split_seed, frac=d.frac)
+    if not is_ogb and name.lower() not in MOLECULENET:  # a user file
+        kwargs.update(smiles_col=d.smiles_col, targets=d.targets, task_type=d.task_type)
     return load_dataset(
-        d.dataset, data_root_dir=d.data_root, download=d.download, cache_dir=d.cache_dir, **kwargs
+        name, data_root_dir=d.data_root, download=d.download, cache_dir=d.cache_dir, **kwargs
     )
 
 

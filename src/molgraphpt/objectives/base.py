@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
 from molgraphpt.data.batch import MolTextBatch
+from molgraphpt.errors import UnknownNameError
 from molgraphpt.registry import Registry
 
 
@@ -44,3 +46,28 @@ class PretrainTask(nn.Module):
 
 
 TASKS: Registry[type[PretrainTask]] = Registry("objective")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One objective of a run, as written in a config: ``{name, weight, params}``.
+
+    Attributes:
+        name: Registered objective name (``"attr_mask"``, ``"graphcl"``...).
+        weight: Weight of its loss in the sum over objectives.
+        params: Fields of the objective's own config dataclass (``config_cls``).
+    """
+
+    name: str
+    weight: float = 1.0
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def build_task_config(spec: TaskSpec) -> Any:
+    """The objective's config dataclass built from ``spec.params`` (strict about unknown keys)."""
+    cls = TASKS.get(spec.name)
+    known = {f.name for f in dataclasses.fields(cls.config_cls)}
+    for key in spec.params:
+        if key not in known:
+            raise UnknownNameError(f"option of objective {spec.name!r}", key, choices=known)
+    return cls.config_cls(**spec.params)
