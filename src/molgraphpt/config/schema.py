@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from molgraphpt.errors import ConfigError
 from molgraphpt.models.graph.config import GraphEncoderConfig
+from molgraphpt.objectives.base import TaskSpec
 from molgraphpt.training.config import TrainConfig
 
 
@@ -128,3 +132,191 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if not self.seeds:
             raise ConfigError("seeds", self.seeds, expected="a non-empty list of integers")
+
+
+# ---------------------------------------------------------------------------------- pretraining
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """The unlabelled corpus of ``molgraphpt pretrain`` (see :mod:`molgraphpt.data.corpus`).
+
+    Args:
+        paths: SMILES files (CSV/TSV with a header, or one SMILES a line; ``.gz`` allowed) or
+            folders of them, read in this order into one cached store.
+        smiles_col: SMILES column of the CSV/TSV files (guessed per file when None).
+        exclude: Files or folders (an OGB raw folder means its ``mapping/mol.csv.gz``) whose
+            molecules are removed from the corpus, compared by RDKit canonical SMILES: put every
+            downstream evaluation set here so no test molecule is seen in pretraining.
+        max_molecules: Cap on the molecules used (a seeded random subset); None uses all.
+        fraction: Share of the corpus used (a seeded random subset), in ``(0, 1]``.
+        subset_seed: Seed of that subset (independent of the training seed).
+        cache_dir: Feature cache root (else ``$MOLGRAPHPT_CACHE``, else ``~/.cache/molgraphpt``).
+        workers: Processes for canonicalization and featurization (0 = all cores).
+        on_invalid: ``skip`` invalid SMILES (counted in ``pretrain.json``) or ``raise``.
+        unsanitizable: ``partial`` keeps molecules that fail only RDKit's valence check.
+        loader_workers: Background processes that collate batches.
+        data_root: Folder that relative ``paths`` and ``exclude`` entries are resolved against;
+            when None, ``$MOLGRAPHPT_DATA`` if set, else the current directory.
+    """
+
+    paths: tuple[str, ...] = ()
+    smiles_col: str | None = None
+    exclude: tuple[str, ...] = ()
+    max_molecules: int | None = None
+    fraction: float = 1.0
+    subset_seed: int = 0
+    cache_dir: str | None = None
+    workers: int = 1
+    on_invalid: Literal["raise", "skip"] = "skip"
+    unsanitizable: Literal["partial", "invalid"] = "partial"
+    loader_workers: int = 0
+    data_root: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_molecules is not None and self.max_molecules < 1:
+            raise ConfigError("data.max_molecules", self.max_molecules, expected="an int >= 1")
+        if not 0.0 < self.fraction <= 1.0:
+            raise ConfigError("data.fraction", self.fraction, expected="a float in (0, 1]")
+        for key in ("subset_seed", "workers", "loader_workers"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"data.{key}", getattr(self, key), expected="an int >= 0")
+
+    def root(self) -> Path:
+        """The folder relative paths are resolved against (see ``data_root``)."""
+        root = self.data_root or os.environ.get("MOLGRAPHPT_DATA") or "."
+        return Path(root).expanduser()
+
+    def resolve(self, path: str) -> Path:
+        """``path`` made absolute-or-rooted: kept if absolute, else joined to :meth:`root`."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self.root() / candidate
+
+
+def _default_pretrain_train() -> TrainConfig:
+    return TrainConfig(epochs=100, batch_size=256, lr=1e-3, save_every=1000)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """A self-supervised graph pretraining run (``molgraphpt pretrain``).
+
+    In YAML an objective may be written flat, ``{name: attr_mask, weight: 1.0, mask_rate: 0.15}``:
+    :func:`load_pretrain_config` moves every key other than ``name``, ``weight`` and ``params``
+    into ``params`` (the options of the objective's own config dataclass).
+
+    Args:
+        run_dir: Output folder: ``model/`` (the encoder, for ``finetune model.init=RUN_DIR/model``),
+            ``config.yaml``, ``pretrain.json``, ``metrics.csv``, ``checkpoints/last.pt``.
+        data: The corpus.
+        model: The graph encoder. Defaults to the GIN of Hu et al. 2020 (5 layers x 300) with
+            dropout 0, as in their pretraining scripts (fine-tuning then uses its own dropout).
+        objectives: Objectives whose weighted losses are summed; names must be registered
+            (``attr_mask``, ``context_pred``, ``edge_pred``, ``infomax``, ``graphcl``,
+            ``graphmae``).
+        train: Optimisation. Pretraining defaults (Hu et al. 2020): Adam, lr 1e-3, batch 256,
+            100 epochs; runs are usually bounded by ``train.max_steps`` instead; a checkpoint is
+            written every ``train.save_every`` steps.
+        valid_fraction: Share of the selected corpus held out to report the pretraining loss on
+            (at every evaluation point, ``train.eval_every``); 0 holds out nothing.
+    """
+
+    run_dir: str = "runs/pretrain"
+    data: CorpusConfig = field(default_factory=CorpusConfig)
+    model: GraphEncoderConfig = field(
+        default_factory=lambda: GraphEncoderConfig(
+            arch="gin", hidden_dim=300, num_layers=5, dropout=0.0
+        )
+    )
+    objectives: tuple[TaskSpec, ...] = (TaskSpec("attr_mask"),)
+    train: TrainConfig = field(default_factory=_default_pretrain_train)
+    valid_fraction: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.objectives:
+            raise ConfigError("objectives", [], expected="at least one objective, e.g. attr_mask")
+        seen: set[str] = set()
+        for i, spec in enumerate(self.objectives):
+            weight = spec.weight
+            if (
+                isinstance(weight, bool)
+                or not isinstance(weight, (int, float))
+                or not (0.0 < weight < float("inf"))
+            ):
+                raise ConfigError(f"objectives.{i}.weight", weight, expected="a finite number > 0")
+            if spec.name in seen:
+                raise ConfigError(
+                    f"objectives.{i}.name",
+                    spec.name,
+                    expected="a name not listed before",
+                    hint="each objective may appear once; merge the duplicate entries",
+                )
+            seen.add(spec.name)
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise ConfigError("valid_fraction", self.valid_fraction, expected="a float in [0, 1)")
+
+
+@dataclass(frozen=True)
+class PretrainedEncoderConfig:
+    """``config.yaml`` of a pretrained encoder checkpoint (``RUN_DIR/model``).
+
+    ``finetune`` reads the architecture from its ``encoder`` key and the weights from the bare
+    encoder state dict (no prefix).
+
+    Args:
+        encoder: The encoder architecture.
+        objectives: Names of the objectives it was pretrained with.
+    """
+
+    encoder: GraphEncoderConfig = field(default_factory=GraphEncoderConfig)
+    objectives: tuple[str, ...] = ()
+
+
+_SPEC_KEYS = ("name", "weight", "params")
+
+
+def normalize_objectives(raw: dict[str, Any]) -> dict[str, Any]:
+    """Return ``raw`` with flat objective entries rewritten as ``{name, weight, params}``.
+
+    Every key of an entry other than ``name``/``weight``/``params`` moves into ``params``; a key
+    given both flat and in ``params`` is an error. Entries that are not mappings are left for
+    :func:`~molgraphpt.config.loading.from_dict` to reject.
+    """
+    objectives = raw.get("objectives")
+    if not isinstance(objectives, list):
+        return raw
+    entries = []
+    for i, entry in enumerate(objectives):
+        if isinstance(entry, dict):
+            flat = {k: v for k, v in entry.items() if k not in _SPEC_KEYS}
+            params = dict(entry.get("params") or {})
+            clash = sorted(set(flat) & set(params))
+            if clash:
+                raise ConfigError(
+                    f"objectives.{i}.{clash[0]}",
+                    flat[clash[0]],
+                    expected="one value",
+                    hint="the option is given both flat and under params; keep one",
+                )
+            entry = {k: v for k, v in entry.items() if k in _SPEC_KEYS}
+            if flat or params:
+                entry["params"] = {**params, **flat}
+        entries.append(entry)
+    return {**raw, "objectives": entries}
+
+
+def load_pretrain_config(
+    path: str | os.PathLike[str] | None, overrides: Sequence[str] = ()
+) -> PretrainConfig:
+    """Read a pretraining YAML file (flat objective entries allowed) and apply overrides.
+
+    Overrides are applied before the objective entries are normalized, so both
+    ``objectives.0.mask_rate=0.2`` and ``objectives.0.params.mask_rate=0.2`` work.
+
+    Raises:
+        ConfigError, UnknownNameError: As :func:`~molgraphpt.config.loading.load_config`.
+    """
+    from molgraphpt.config.loading import _read_yaml, apply_overrides, from_dict
+
+    raw = {} if path is None else _read_yaml(Path(path))
+    return from_dict(PretrainConfig, normalize_objectives(apply_overrides(raw, overrides)))

@@ -29,3 +29,55 @@ def masked_mse(pred: Tensor, target: Tensor) -> Tensor:
     mask = ~torch.isnan(target)
     diff = torch.where(mask, pred.float() - target, torch.zeros_like(target))
     return (diff**2).sum() / mask.sum().clamp(min=1)
+
+
+def sce_loss(pred: Tensor, target: Tensor, alpha: float = 1.0) -> Tensor:
+    """Scaled cosine error of GraphMAE (Hou et al. 2022, arXiv:2205.10803).
+
+    ``mean_i (1 - cos(pred_i, target_i)) ** alpha``; ``alpha >= 1`` down-weights rows that are
+    already well reconstructed.
+
+    Args:
+        pred: Reconstructions ``[num_rows, dim]``.
+        target: Targets ``[num_rows, dim]`` (e.g. one-hot atom types).
+        alpha: Scaling exponent (GraphMAE's ``alpha_l``; 1 for molecules).
+
+    Returns:
+        Scalar loss (0 with a zero gradient when there are no rows).
+    """
+    if pred.size(0) == 0:
+        return pred.sum() * 0.0
+    cos = (F.normalize(pred.float(), dim=-1) * F.normalize(target.float(), dim=-1)).sum(dim=-1)
+    return (1.0 - cos).pow(alpha).mean()
+
+
+def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.1, *, symmetric: bool = False) -> Tensor:
+    """NT-Xent as in GraphCL's ``loss_cl`` (You et al. 2020, arXiv:2010.13902).
+
+    With cosine similarities ``s_ij = cos(z1_i, z2_j) / temperature``, the loss of row ``i`` is
+    ``-log(exp(s_ii) / sum_{j != i} exp(s_ij))``: the negatives are the *other* graphs' second
+    views, and the positive is left out of the denominator (GraphCL's formulation, unlike
+    SimCLR's). ``symmetric=True`` averages it with the same loss from ``z2`` to ``z1``.
+
+    Args:
+        z1: Embeddings of the first views ``[batch_size, dim]``.
+        z2: Embeddings of the second views ``[batch_size, dim]``.
+        temperature: Softmax temperature (GraphCL: 0.1).
+        symmetric: Average both directions.
+
+    Returns:
+        Scalar loss (0 with a zero gradient for fewer than 2 rows: no negative exists).
+    """
+    if z1.size(0) < 2:
+        return (z1.sum() + z2.sum()) * 0.0
+    logits = F.normalize(z1.float(), dim=-1) @ F.normalize(z2.float(), dim=-1).t() / temperature
+    loss = _graphcl_direction(logits)
+    if symmetric:
+        loss = 0.5 * (loss + _graphcl_direction(logits.t()))
+    return loss
+
+
+def _graphcl_direction(logits: Tensor) -> Tensor:
+    eye = torch.eye(logits.size(0), dtype=torch.bool, device=logits.device)
+    negatives = torch.logsumexp(logits.masked_fill(eye, float("-inf")), dim=1)
+    return (negatives - logits.diagonal()).mean()

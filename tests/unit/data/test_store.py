@@ -129,3 +129,13 @@ def test_featurized_chunk_roundtrip_matches_direct_featurization():
     feats = featurize_smiles(["CCO", "c1ccccc1"])
     assert feats.num_atoms.tolist() == [3, 6]
     assert feats.num_bonds.tolist() == [2, 6]
+
+
+def test_batches_feed_ogb_atom_and_bond_encoders(tmp_path):
+    from ogb.graphproppred.mol_encoder import AtomEncoder, BondEncoder
+
+    store, _ = build_store(_chunks(OGB_SAFE), tmp_path / "s")
+    (batch,) = list(GraphLoader(store, batch_size=len(store)).iter_epoch(0))
+    atoms = AtomEncoder(8)(batch.graph.x)
+    bonds = BondEncoder(8)(batch.graph.edge_attr)
+    assert atoms.shape == (batch.graph.num_nodes, 8) and bonds.shape == (batch.graph.num_edges, 8)

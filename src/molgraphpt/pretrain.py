@@ -1,0 +1,280 @@
+"""Graph pretraining recipe: corpus → encoder → objectives → ``training.loop.train`` → checkpoint.
+
+:func:`run_pretraining` is the composition root that ``molgraphpt pretrain`` and the benchmarks
+call. It writes into ``cfg.run_dir``:
+
+* ``config.yaml`` — the resolved config (overrides applied, data root made absolute);
+* ``model/`` — the encoder as a ``save_pretrained`` directory whose ``config.yaml`` holds
+  ``encoder:`` (the architecture) and whose weights are the bare encoder state dict, so
+  ``molgraphpt finetune model.init=RUN_DIR/model`` starts from it;
+* ``pretrain.json`` — corpus counts and provenance, steps, molecules/s, wall time, peak memory
+  and the final losses;
+* ``metrics.csv`` and ``checkpoints/last.pt`` (written by the training loop every
+  ``train.save_every`` steps; ``resume=True`` continues from it exactly).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+from molgraphpt.config.loading import save_config, to_dict
+from molgraphpt.config.schema import (
+    CorpusConfig,
+    PretrainConfig,
+    PretrainedEncoderConfig,
+    normalize_objectives,
+)
+from molgraphpt.data.corpus import Corpus, load_corpus
+from molgraphpt.data.loader import GraphLoader
+from molgraphpt.models.graph import GraphEncoder, build_graph_encoder
+from molgraphpt.models.serialization import load_pretrained, save_pretrained
+from molgraphpt.objectives.base import build_task_config
+from molgraphpt.objectives.multitask import build_objectives
+from molgraphpt.seed import seed_everything
+from molgraphpt.training.checkpoint import capture_rng_state, restore_rng_state
+from molgraphpt.training.loop import train
+
+__all__ = ["corpus_from_config", "load_pretrained_encoder", "run_pretraining"]
+
+logger = logging.getLogger(__name__)
+
+MODEL_DIR = "model"
+_FINAL_WINDOW = 20  # training batches averaged into pretrain.json's final losses
+
+
+def corpus_from_config(cfg: CorpusConfig, *, progress: bool = False) -> Corpus:
+    """Load the corpus ``cfg`` describes (relative paths resolved against ``cfg.root()``)."""
+    return load_corpus(
+        [cfg.resolve(p) for p in cfg.paths],
+        smiles_col=cfg.smiles_col,
+        exclude=[cfg.resolve(p) for p in cfg.exclude],
+        max_molecules=cfg.max_molecules,
+        fraction=cfg.fraction,
+        subset_seed=cfg.subset_seed,
+        cache_dir=cfg.cache_dir,
+        workers=cfg.workers,
+        on_invalid=cfg.on_invalid,
+        unsanitizable=cfg.unsanitizable,
+        progress=progress,
+    )
+
+
+def load_pretrained_encoder(directory: str | os.PathLike[str]) -> GraphEncoder:
+    """The encoder saved by :func:`run_pretraining` in ``RUN_DIR/model`` (CPU, eval mode)."""
+    encoder, _ = load_pretrained(
+        directory, PretrainedEncoderConfig, lambda c: build_graph_encoder(c.encoder)
+    )
+    return encoder
+
+
+class _LossRecorder:
+    """Keeps the logs of the last training batches (on device: no sync per step)."""
+
+    def __init__(self, task: nn.Module, size: int = _FINAL_WINDOW) -> None:
+        self.recent: collections.deque[dict[str, torch.Tensor]] = collections.deque(maxlen=size)
+        self.handle = task.register_forward_hook(self._hook)
+
+    def _hook(self, module: nn.Module, args: Any, out: Any) -> None:
+        if module.training and hasattr(out, "loss"):
+            logs = {"loss": out.loss, **getattr(out, "logs", {})}
+            self.recent.append({k: torch.as_tensor(v).detach().float() for k, v in logs.items()})
+
+    def means(self) -> dict[str, float]:
+        names = dict.fromkeys(k for logs in self.recent for k in logs)
+        out = {}
+        for name in names:
+            values = [logs[name] for logs in self.recent if name in logs]
+            out[name] = float(torch.stack(values).mean().item())
+        return out
+
+    def close(self) -> None:
+        self.handle.remove()
+
+
+def _validation(loader: GraphLoader, seed: int) -> Callable[[nn.Module], dict[str, float]]:
+    """``evaluate(task)``: the mean objective logs over ``loader``, with fixed randomness.
+
+    The objectives corrupt their inputs at random; the validation pass reseeds every RNG (and
+    restores the training RNG state afterwards), so each evaluation sees the same corruptions and
+    evaluating does not change the training run.
+    """
+
+    def evaluate(task: nn.Module) -> dict[str, float]:
+        device = next(task.parameters()).device
+        saved = capture_rng_state()
+        seed_everything(seed)
+        sums: dict[str, float] = {}
+        graphs = 0
+        try:
+            for batch in loader.iter_epoch(0):
+                batch = batch.to(device)
+                out = task(batch)
+                n = batch.num_graphs
+                for name, value in {"loss": out.loss, **out.logs}.items():
+                    sums[name] = sums.get(name, 0.0) + float(value) * n
+                graphs += n
+        finally:
+            restore_rng_state(saved)
+        return {f"valid/{name}": total / max(graphs, 1) for name, total in sums.items()}
+
+    return evaluate
+
+
+def _peak_rss_mib() -> dict[str, float] | None:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return None
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return {
+        "self": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale, 1),
+        "children": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / scale, 1),
+    }
+
+
+def _resolved(cfg: PretrainConfig) -> PretrainConfig:
+    """``cfg`` with its data root made absolute, so ``config.yaml`` does not depend on the cwd."""
+    return replace(cfg, data=replace(cfg.data, data_root=str(cfg.data.root().resolve())))
+
+
+def _check_previous_run(run_dir: Path, cfg: PretrainConfig, resume: bool) -> None:
+    ckpt = run_dir / "checkpoints" / "last.pt"
+    if not resume:
+        if ckpt.exists():
+            logger.warning("%s has a checkpoint; starting afresh (use --resume to continue)", ckpt)
+        return
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        return
+    old = normalize_objectives(yaml.safe_load(path.read_text()) or {})
+    new = to_dict(cfg)
+    changed = [k for k in new if old.get(k) != new[k]]
+    if changed:
+        logger.warning("resuming %s with a changed config (%s)", run_dir, ", ".join(changed))
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, Any]:
+    """Pretrain ``cfg.model`` on ``cfg.data`` with ``cfg.objectives``; see the module docstring.
+
+    Args:
+        cfg: The run.
+        resume: Continue from ``run_dir/checkpoints/last.pt`` (same config expected; a run
+            interrupted after a checkpoint ends with bit-identical weights on the same machine).
+
+    Returns:
+        The content of ``pretrain.json``.
+
+    Raises:
+        UnknownNameError: An objective name or option is unknown (checked before the corpus is
+            built).
+        ConfigError: No corpus path is given, or another option is invalid.
+    """
+    started = time.perf_counter()
+    for spec in cfg.objectives:  # fail on a typo before a long corpus build
+        build_task_config(spec)
+    cfg = _resolved(cfg)
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_previous_run(run_dir, cfg, resume)
+    save_config(cfg, run_dir / "config.yaml")
+
+    corpus = corpus_from_config(cfg.data, progress=cfg.train.progress)
+    train_idx, valid_idx = corpus.holdout(cfg.valid_fraction, seed=cfg.data.subset_seed)
+    tc = cfg.train
+    torch.manual_seed(tc.seed)  # initial weights depend on the seed only
+    encoder = build_graph_encoder(cfg.model)
+    task = build_objectives(cfg.objectives, encoder)
+    loader = GraphLoader(
+        corpus.store,
+        train_idx,
+        batch_size=tc.batch_size,
+        shuffle=True,
+        seed=tc.seed,
+        with_labels=False,
+        num_workers=cfg.data.loader_workers,
+    )
+    evaluate = None
+    if len(valid_idx):
+        valid_loader = GraphLoader(
+            corpus.store, valid_idx, batch_size=tc.batch_size, with_labels=False
+        )
+        evaluate = _validation(valid_loader, tc.seed)
+    names = [spec.name for spec in cfg.objectives]
+    logger.info(
+        "pretraining %s (%d parameters, %d in heads) with %s on %d molecules (%d held out)",
+        cfg.model.arch,
+        sum(p.numel() for p in encoder.parameters()),
+        sum(p.numel() for p in task.parameters()) - sum(p.numel() for p in encoder.parameters()),
+        "+".join(names),
+        len(train_idx),
+        len(valid_idx),
+    )
+    recorder = _LossRecorder(task)
+    try:
+        result = train(task, loader, tc, run_dir=run_dir, resume=resume, evaluate=evaluate)
+    finally:
+        recorder.close()
+    logger.info(
+        "pretrained to step %d at %.0f molecules/s", result.final_step, result.train_graphs_per_s
+    )
+
+    seen = result.final_step * tc.batch_size * tc.grad_accum
+    summary: dict[str, Any] = {
+        "objectives": [to_dict(spec) for spec in cfg.objectives],
+        "model_dir": str(run_dir / MODEL_DIR),
+        "steps": result.final_step,
+        "molecules_seen": seen,
+        "epochs": round(seen / max(len(train_idx), 1), 4),
+        "molecules_per_s": round(result.train_graphs_per_s, 2),
+        "train_wall_time_s": round(result.wall_time_s, 2),
+        "wall_time_s": round(time.perf_counter() - started, 2),
+        "peak_rss_mib": _peak_rss_mib(),
+        "final_train": recorder.means(),
+        "final_valid": result.history[-1] if result.history else None,
+        "resumed": resume,
+        "num_train": int(len(train_idx)),
+        "num_valid": int(len(valid_idx)),
+        "corpus": corpus.info,
+        "device": str(next(task.parameters()).device),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if not all(math.isfinite(v) for v in summary["final_train"].values()):
+        logger.warning("non-finite final training loss: %s", summary["final_train"])
+    save_pretrained(
+        encoder,
+        run_dir / MODEL_DIR,
+        PretrainedEncoderConfig(encoder=cfg.model, objectives=tuple(names)),
+        meta={
+            "objectives": names,
+            "steps": result.final_step,
+            "corpus_molecules": int(len(train_idx)),
+            "corpus_sha256": [s["sha256"] for s in corpus.info["sources"]],
+            "pretrain_config": to_dict(cfg),
+        },
+    )
+    from molgraphpt.evaluation.finetune import versions
+
+    summary["versions"] = versions()
+    summary["wall_time_s"] = round(time.perf_counter() - started, 2)
+    _write_json(run_dir / "pretrain.json", summary)
+    return summary
