@@ -55,10 +55,15 @@ COMMAND = "python benchmarks/train_speed/run.py --data-root ../shared/data"
 
 #: Our parameter / buffer names from OGB's (``reference.GNN``), applied in order.
 NAME_MAP: list[tuple[str, str]] = [
-    (r"^gnn_node\.atom_encoder\.atom_embedding_list\.(\d+)\.", r"encoder.atom_embedding.embeddings.\1."),
+    (
+        r"^gnn_node\.atom_encoder\.atom_embedding_list\.(\d+)\.",
+        r"encoder.atom_embedding.embeddings.\1.",
+    ),
     (r"^gnn_node\.virtualnode_embedding\.", r"encoder.virtual_node.embedding."),
-    (r"^gnn_node\.convs\.(\d+)\.bond_encoder\.bond_embedding_list\.(\d+)\.",
-     r"encoder.convs.\1.bond_embedding.embeddings.\2."),
+    (
+        r"^gnn_node\.convs\.(\d+)\.bond_encoder\.bond_embedding_list\.(\d+)\.",
+        r"encoder.convs.\1.bond_embedding.embeddings.\2.",
+    ),
     (r"^gnn_node\.convs\.(\d+)\.mlp\.", r"encoder.convs.\1.mlp."),
     (r"^gnn_node\.convs\.(\d+)\.eps$", r"encoder.convs.\1.eps"),
     (r"^gnn_node\.batch_norms\.(\d+)\.", r"encoder.norms.\1."),
@@ -324,8 +329,13 @@ def main() -> None:
     parser.add_argument("--graphs", type=int, default=4000, help="training molecules per pass")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--profile", type=int, default=0, metavar="STEPS",
-                        help="also write torch.profiler tables of STEPS training steps per side")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="also write torch.profiler tables of STEPS training steps per side",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only, update no results")
     args = parser.parse_args()
     root = data_root(args.data_root)
@@ -337,7 +347,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = build_our_store(smiles, labels, Path(tmp) / "hiv")
     check_same_graphs(store, data_list)
-    print(f"{len(store)} molecules of HIV's scaffold train split; graphs identical in both pipelines")
+    print(
+        f"{len(store)} molecules of HIV's scaffold train split; graphs identical in both pipelines"
+    )
 
     torch.manual_seed(0)
     ref = reference.build_model(num_tasks=1)
@@ -355,8 +367,10 @@ def main() -> None:
     for r in range(args.rounds):
         sides = [
             ("ref_train", lambda: time_ref_train(ref, ref_opt, data_list, args.batch_size)),
-            ("ours_train", lambda r=r: time_our_train(
-                task, store, args.batch_size, args.threads, seed=r)),
+            (
+                "ours_train",
+                lambda r=r: time_our_train(task, store, args.batch_size, args.threads, seed=r),
+            ),
             ("ref_infer", lambda: time_ref_infer(ref, data_list, args.batch_size)),
             ("ours_infer", lambda: time_our_infer(task, store, args.batch_size)),
         ]

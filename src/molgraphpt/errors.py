@@ -50,8 +50,11 @@ class UnknownNameError(MolGraphPTError, KeyError):
 
 
 def closest_name(name: str, choices: list[str]) -> str | None:
-    """The choice a user most likely meant by ``name``: a close spelling, an abbreviation
-    (``learning_rate`` → ``lr``) or a containing/contained name; None if nothing is close."""
+    """The choice a user most likely meant by ``name``, or None if nothing is close.
+
+    Tries a close spelling, then an abbreviation (``learning_rate`` → ``lr``), then a name that
+    contains or is contained in ``name``.
+    """
     close = difflib.get_close_matches(name, choices, n=1)
     if close:
         return close[0]
@@ -60,7 +63,9 @@ def closest_name(name: str, choices: list[str]) -> str | None:
     for choice in choices:
         if choice.lower() == initials:
             return choice
-    contained = [c for c in choices if len(c) > 2 and (c.lower() in lowered or lowered in c.lower())]
+    contained = [
+        c for c in choices if len(c) > 2 and (c.lower() in lowered or lowered in c.lower())
+    ]
     return contained[0] if contained else None
 
 

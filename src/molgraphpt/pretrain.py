@@ -11,6 +11,10 @@ call. It writes into ``cfg.run_dir``:
   and the final losses;
 * ``metrics.csv`` and ``checkpoints/last.pt`` (written by the training loop every
   ``train.save_every`` steps; ``resume=True`` continues from it exactly).
+
+Under ``torchrun`` the process group is initialized here: rank 0 builds the corpus cache while
+the other ranks wait, every rank trains on its shard of each epoch (DDP), and only rank 0 writes
+files.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from molgraphpt.models.serialization import load_pretrained, save_pretrained
 from molgraphpt.objectives.base import build_task_config
 from molgraphpt.objectives.multitask import build_objectives
 from molgraphpt.seed import seed_everything
+from molgraphpt.training import distributed as dist
 from molgraphpt.training.checkpoint import capture_rng_state, restore_rng_state
 from molgraphpt.training.loop import train
 
@@ -116,7 +121,10 @@ def _validation(loader: GraphLoader, seed: int) -> Callable[[nn.Module], dict[st
     def evaluate(task: nn.Module) -> dict[str, float]:
         device = next(task.parameters()).device
         saved = capture_rng_state()
+        private = task.rng_state() if hasattr(task, "rng_state") else None  # objectives' own
         seed_everything(seed)
+        if hasattr(task, "reseed"):
+            task.reseed(seed)
         sums: dict[str, float] = {}
         graphs = 0
         try:
@@ -129,6 +137,8 @@ def _validation(loader: GraphLoader, seed: int) -> Callable[[nn.Module], dict[st
                 graphs += n
         finally:
             restore_rng_state(saved)
+            if private is not None:
+                task.set_rng_state(private)
         return {f"valid/{name}": total / max(graphs, 1) for name, total in sums.items()}
 
     return evaluate
@@ -192,13 +202,29 @@ def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, A
     started = time.perf_counter()
     for spec in cfg.objectives:  # fail on a typo before a long corpus build
         build_task_config(spec)
+    seeded = [s.name for s in cfg.objectives if s.params.get("seed") is not None]
+    if seeded:
+        logger.warning(
+            "objectives %s draw from private generators (params.seed), which training "
+            "checkpoints do not save: a resumed run will not replay their corruptions exactly; "
+            "leave seed null to use the checkpointed global RNG",
+            seeded,
+        )
     cfg = _resolved(cfg)
     run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _check_previous_run(run_dir, cfg, resume)
-    save_config(cfg, run_dir / "config.yaml")
+    started_group = not dist.is_distributed() and dist.init_distributed()  # under torchrun
+    main = dist.is_main_process()
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _check_previous_run(run_dir, cfg, resume)
+        save_config(cfg, run_dir / "config.yaml")
+    resumed = resume and (run_dir / "checkpoints" / "last.pt").exists()
 
-    corpus = corpus_from_config(cfg.data, progress=cfg.train.progress)
+    if not main:  # rank 0 builds the feature cache, the others then open it
+        dist.barrier()
+    corpus = corpus_from_config(cfg.data, progress=cfg.train.progress and main)
+    if main:
+        dist.barrier()
     train_idx, valid_idx = corpus.holdout(cfg.valid_fraction, seed=cfg.data.subset_seed)
     tc = cfg.train
     torch.manual_seed(tc.seed)  # initial weights depend on the seed only
@@ -212,6 +238,8 @@ def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, A
         seed=tc.seed,
         with_labels=False,
         num_workers=cfg.data.loader_workers,
+        rank=dist.rank(),
+        world_size=dist.world_size(),
     )
     evaluate = None
     if len(valid_idx):
@@ -238,7 +266,7 @@ def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, A
         "pretrained to step %d at %.0f molecules/s", result.final_step, result.train_graphs_per_s
     )
 
-    seen = result.final_step * tc.batch_size * tc.grad_accum
+    seen = result.final_step * tc.batch_size * tc.grad_accum * dist.world_size()
     summary: dict[str, Any] = {
         "objectives": [to_dict(spec) for spec in cfg.objectives],
         "model_dir": str(run_dir / MODEL_DIR),
@@ -251,7 +279,8 @@ def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, A
         "peak_rss_mib": _peak_rss_mib(),
         "final_train": recorder.means(),
         "final_valid": result.history[-1] if result.history else None,
-        "resumed": resume,
+        "resumed": resumed,
+        "world_size": dist.world_size(),
         "num_train": int(len(train_idx)),
         "num_valid": int(len(valid_idx)),
         "corpus": corpus.info,
@@ -260,6 +289,10 @@ def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, A
     }
     if not all(math.isfinite(v) for v in summary["final_train"].values()):
         logger.warning("non-finite final training loss: %s", summary["final_train"])
+    if not main:
+        if started_group:
+            dist.cleanup()
+        return summary
     save_pretrained(
         encoder,
         run_dir / MODEL_DIR,
@@ -277,4 +310,6 @@ def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, A
     summary["versions"] = versions()
     summary["wall_time_s"] = round(time.perf_counter() - started, 2)
     _write_json(run_dir / "pretrain.json", summary)
+    if started_group:
+        dist.cleanup()
     return summary

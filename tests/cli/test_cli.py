@@ -21,8 +21,21 @@ def test_help_lists_subcommands(capsys):
 def test_featurize_writes_store_and_reports(tmp_path, capsys):
     src = tmp_path / "mols.csv"
     src.write_text("smiles,y\nCCO,1\nC1CC,0\nc1ccccc1,0\n")
-    code = main(["featurize", str(src), "--smiles-col", "smiles", "--targets", "y",
-                 "--out", str(tmp_path / "store"), "--on-invalid", "skip", "--no-progress"])
+    code = main(
+        [
+            "featurize",
+            str(src),
+            "--smiles-col",
+            "smiles",
+            "--targets",
+            "y",
+            "--out",
+            str(tmp_path / "store"),
+            "--on-invalid",
+            "skip",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["molecules"] == 2 and summary["skipped_invalid"] == 1
@@ -55,13 +68,41 @@ def test_missing_column_is_a_clear_error(tmp_path, capsys):
 @pytest.mark.integration
 def test_finetune_cli_on_user_csv(tmp_path, capsys):
     src = tmp_path / "mols.csv"
-    rows = ["CCO", "CCN", "c1ccccc1", "CC(=O)O", "CCCl", "c1ccncc1", "CCOC", "C1CCCCC1",
-            "CC(C)O", "O=C=O", "CCS", "c1ccc(O)cc1"] * 3
+    rows = [
+        "CCO",
+        "CCN",
+        "c1ccccc1",
+        "CC(=O)O",
+        "CCCl",
+        "c1ccncc1",
+        "CCOC",
+        "C1CCCCC1",
+        "CC(C)O",
+        "O=C=O",
+        "CCS",
+        "c1ccc(O)cc1",
+    ] * 3
     src.write_text("smiles,active\n" + "\n".join(f"{s},{i % 2}" for i, s in enumerate(rows)))
-    code = main(["finetune", "--csv", str(src), "--targets", "active", "--task", "classification",
-                 "--seeds", "0", "--run-dir", str(tmp_path / "run"), "train.epochs=1",
-                 "model.encoder.hidden_dim=16", "model.encoder.num_layers=2",
-                 "data.split=random", "train.progress=false"])
+    code = main(
+        [
+            "finetune",
+            "--csv",
+            str(src),
+            "--targets",
+            "active",
+            "--task",
+            "classification",
+            "--seeds",
+            "0",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "train.epochs=1",
+            "model.encoder.hidden_dim=16",
+            "model.encoder.num_layers=2",
+            "data.split=random",
+            "train.progress=false",
+        ]
+    )
     assert code == 0
     assert "test roc_auc" in capsys.readouterr().out
     assert (tmp_path / "run" / "results.json").exists()

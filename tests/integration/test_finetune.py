@@ -53,16 +53,27 @@ def test_finished_seed_is_not_rerun_and_model_init_strategies(tmp_path):
     assert again["seeds"][0] == first["seeds"][0]
     init = tmp_path / "run" / "seed_0" / "model"
     for mode in ("linear_probe", "lp_ft", "freeze_layers"):
-        cfg2 = load_config(FinetuneConfig, None, [
-            f"run_dir={tmp_path / mode}", *TINY, "data.dataset=embedded", "train.epochs=1",
-            f"model.init={init}", f"strategy.mode={mode}", "strategy.lp_epochs=1",
-            "strategy.freeze_layers=1",
-        ])
+        cfg2 = load_config(
+            FinetuneConfig,
+            None,
+            [
+                f"run_dir={tmp_path / mode}",
+                *TINY,
+                "data.dataset=embedded",
+                "train.epochs=1",
+                f"model.init={init}",
+                f"strategy.mode={mode}",
+                "strategy.lp_epochs=1",
+                "strategy.freeze_layers=1",
+            ],
+        )
         res = run_finetune(cfg2)
         assert 0.0 < res["test"]["mean"] < 1.0
     # linear probe keeps the initial encoder weights exactly
     start = load_property_model(init).encoder.state_dict()
-    probed = load_property_model(tmp_path / "linear_probe" / "seed_0" / "model").encoder.state_dict()
+    probed = load_property_model(
+        tmp_path / "linear_probe" / "seed_0" / "model"
+    ).encoder.state_dict()
     for key, value in start.items():
         if value.is_floating_point():
             assert torch.equal(value, probed[key]), key
@@ -79,8 +90,14 @@ def test_user_csv_regression_with_invalid_rows_skipped(tmp_path, data_dir):
         for i, row in enumerate(reader):
             writer.writerow([row[1], row[0] if i % 10 else ""])
         writer.writerow(["C1CC", "1.0"])  # invalid, skipped
-    cfg = _cfg(tmp_path, f"data.dataset={path}", "data.task_type=regression",
-               "data.on_invalid=skip", "train.epochs=3", "data.split=random")
+    cfg = _cfg(
+        tmp_path,
+        f"data.dataset={path}",
+        "data.task_type=regression",
+        "data.on_invalid=skip",
+        "train.epochs=3",
+        "data.split=random",
+    )
     res = run_finetune(cfg)
     assert res["metric"] == "rmse" and res["data_info"]["num_invalid"] == 1
     assert 0.3 < res["test"]["mean"] < 5.0  # log-solubility units

@@ -11,7 +11,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F  # noqa: N812
-from torch import Tensor, nn
+from torch import nn
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 
 from molgraphpt.data.batch import MolTextBatch
@@ -66,7 +66,9 @@ class ContextPredictionConfig:
         check_int("context_pred.r2", self.r2, minimum=1)
         if self.r1 >= self.k:
             raise ConfigError(
-                "context_pred.r1", self.r1, expected=f"an integer < k={self.k}",
+                "context_pred.r1",
+                self.r1,
+                expected=f"an integer < k={self.k}",
                 hint="substructure (<= k hops) and context (> r1 hops) must overlap",
             )
         if self.r2 <= self.r1:

@@ -37,7 +37,9 @@ NUM_BOND_TYPES: int = BOND_FEATURE_DIMS[0]
 # ------------------------------------------------------------------- config validation
 
 
-def check_fraction(key: str, value: object, *, low_open: bool = True, high_open: bool = True):
+def check_fraction(
+    key: str, value: object, *, low_open: bool = True, high_open: bool = True
+) -> None:
     """Raise :class:`ConfigError` unless ``value`` is a float in the given interval of [0, 1]."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
@@ -263,20 +265,16 @@ class EdgePrediction(StochasticTask):
             take = torch.ceil(counts.double() * self.cfg.bond_rate).long()
             keep = random_rank(bond_graph, num_graphs, self.generator) < take[bond_graph]
             bonds, bond_graph = bonds[:, keep], bond_graph[keep]
-        if bonds.size(1) == 0:
+        if bonds.size(1) == 0:  # only bond-less molecules: nothing to reconstruct
             loss = zero_loss(node)
-            return TaskOutput(loss, {"loss": loss.detach()})
-        neg, valid = negative_pairs(
-            graph, bond_graph.repeat(self.cfg.neg_samples), self.generator
-        )
+            return TaskOutput(loss, {"loss": loss.detach(), "acc": loss.new_zeros(())})
+        neg, valid = negative_pairs(graph, bond_graph.repeat(self.cfg.neg_samples), self.generator)
         neg = neg[:, valid]
         pos_score = (node[bonds[0]] * node[bonds[1]]).sum(dim=-1).float()
         neg_score = (node[neg[0]] * node[neg[1]]).sum(dim=-1).float()
         loss = F.binary_cross_entropy_with_logits(pos_score, torch.ones_like(pos_score))
         if neg_score.numel():
-            loss = loss + F.binary_cross_entropy_with_logits(
-                neg_score, torch.zeros_like(neg_score)
-            )
+            loss = loss + F.binary_cross_entropy_with_logits(neg_score, torch.zeros_like(neg_score))
         acc_pos = (pos_score > 0).float().mean()
         acc_neg = (neg_score < 0).float().mean() if neg_score.numel() else acc_pos.new_ones(())
         acc = 0.5 * (acc_pos + acc_neg)
@@ -316,9 +314,11 @@ class GraphMAEConfig:
 class GINDecoder(nn.Module):
     """One edge-aware GIN layer mapping node states to ``out_dim`` logits (GraphMAE's decoder).
 
-    ``out_i = mlp((1 + eps) * x_i + sum_{j -> i} relu(x_j + bond(e_ji)))`` with
+    ``out_i = mlp(x_i + sum_{j -> i} relu(x_j + bond(e_ji)))`` with
     ``mlp = Linear(h, 2h) - ReLU - Linear(2h, out_dim)`` (no normalization, as GraphMAE's
-    decoder), and the bond embedding of our GIN layers.
+    decoder), and the bond embedding of our GIN layers. There is no learnable ``eps``: the loss
+    is read at re-masked nodes, whose own state is 0, so an ``eps`` would get no gradient
+    (GraphMAE's decoder has none either; it adds a self-loop instead).
 
     Args:
         hidden_dim: Input width ``h``.
@@ -328,7 +328,6 @@ class GINDecoder(nn.Module):
     def __init__(self, hidden_dim: int, out_dim: int) -> None:
         super().__init__()
         self.bond_embedding = bond_embedding(hidden_dim)
-        self.eps = nn.Parameter(torch.zeros(1))
         self.mlp = nn.Sequential(
             nn.Linear(hidden_dim, 2 * hidden_dim), nn.ReLU(), nn.Linear(2 * hidden_dim, out_dim)
         )
@@ -337,7 +336,7 @@ class GINDecoder(nn.Module):
         """Map ``x`` ``[num_nodes, h]`` to ``[num_nodes, out_dim]``."""
         messages = F.relu(x.index_select(0, edge_index[0]) + self.bond_embedding(edge_attr))
         aggregated = torch.zeros_like(x).index_add_(0, edge_index[1], messages)
-        return self.mlp((1 + self.eps) * x + aggregated)
+        return self.mlp(x + aggregated)
 
 
 @TASKS.register("graphmae")

@@ -1,4 +1,4 @@
-"""Dataset loaders: OGB raw folders (official splits), MoleculeNet CSVs, user CSVs, the embedded set."""
+"""Dataset loaders: OGB raw folders, MoleculeNet CSVs, user CSVs and the embedded set."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ def test_ogb_folder_uses_official_split(data_dir, tmp_path):
     ds = load_dataset("ogbg-molbace", data_root_dir=data_dir, cache_dir=tmp_path)
     folder = data_dir / "ogb" / "ogbg_molbace" / "split" / "scaffold"
     for part in ("train", "valid", "test"):
-        np.testing.assert_array_equal(getattr(ds.split, part), _split_file(folder / f"{part}.csv.gz"))
+        np.testing.assert_array_equal(
+            getattr(ds.split, part), _split_file(folder / f"{part}.csv.gz")
+        )
     assert ds.task_names == ("Class",) and ds.metric == "roc_auc" and ds.ogb_name == "ogbg-molbace"
     assert ds.labels.shape == (1513, 1)
 

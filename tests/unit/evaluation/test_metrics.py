@@ -25,8 +25,9 @@ def test_all_tasks_degenerate_gives_nan():
     assert math.isnan(res.value) and res.skipped == [0]
 
 
-@pytest.mark.parametrize("name,ogb", [("roc_auc", "ogbg-moltox21"), ("rmse", "ogbg-molesol"),
-                                      ("ap", "ogbg-molmuv")])
+@pytest.mark.parametrize(
+    "name,ogb", [("roc_auc", "ogbg-moltox21"), ("rmse", "ogbg-molesol"), ("ap", "ogbg-molmuv")]
+)
 def test_matches_ogb_evaluator(name, ogb):
     rng = np.random.default_rng(0)
     tasks = {"ogbg-moltox21": 12, "ogbg-molesol": 1, "ogbg-molmuv": 17}[ogb]
