@@ -79,3 +79,99 @@ def update_results_md(section: str, body: str) -> None:
         pattern.sub(block + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + block
     )
     RESULTS_MD.write_text(text)
+
+
+# ----------------------------------------------------------------- fine-tuning jobs (shared)
+
+#: Config keys that do not change a fine-tuning result (where it runs, how it logs).
+NON_PROTOCOL_KEYS = (
+    "run_dir",
+    "data.data_root",
+    "data.cache_dir",
+    "data.loader_workers",
+    "train.device",
+    "train.num_threads",
+    "train.progress",
+    "train.log_every",
+)
+
+
+def finetune_overrides(job: dict) -> list[str]:
+    """The overrides of one benchmark fine-tuning job on ``configs/finetune/<dataset>.yaml``.
+
+    ``job`` keys: ``dataset``, ``seed``, ``epochs``, ``device``, ``threads``, ``data_root``,
+    ``run_dir``; optional ``cache_dir``, ``init`` (a pretrained ``model/`` directory, else the
+    encoder is trained from scratch) and ``overrides`` (extra ``KEY=VALUE`` strings).
+    """
+    out = [
+        f"run_dir={job['run_dir']}",
+        f"seeds=[{job['seed']}]",
+        f"data.data_root={job['data_root']}",
+        f"train.epochs={job['epochs']}",
+        f"train.device={job['device']}",
+        f"train.num_threads={job['threads']}",
+        "train.progress=false",
+        "train.log_every=100000",
+    ]
+    if job.get("cache_dir"):
+        out.append(f"data.cache_dir={job['cache_dir']}")
+    if job.get("init"):
+        out.append(f"model.init={job['init']}")
+    return out + list(job.get("overrides", ()))
+
+
+def finetune_config(job: dict):
+    """The :class:`~molgraphpt.config.schema.FinetuneConfig` of one fine-tuning job."""
+    from molgraphpt.config.loading import load_config
+    from molgraphpt.config.schema import FinetuneConfig
+
+    config = HERE.parent / "configs" / "finetune" / f"{job['dataset']}.yaml"
+    return load_config(FinetuneConfig, config, finetune_overrides(job))
+
+
+def protocol_dict(cfg) -> dict:
+    """``cfg`` as a flat ``{"a.b": value}`` dict without :data:`NON_PROTOCOL_KEYS`."""
+    from molgraphpt.config.loading import to_dict
+
+    flat: dict = {}
+
+    def walk(node, prefix=""):
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(value, name + ".")
+            elif name not in NON_PROTOCOL_KEYS:
+                flat[name] = value
+
+    walk(to_dict(cfg))
+    return flat
+
+
+def finetune_job(job: dict) -> dict:
+    """Fine-tune one (dataset, seed) (in a worker process); resumable, finished seeds are read back.
+
+    Returns ``{"dataset", "seed", "init", "metric", "valid", "test", "best_epoch", "seconds",
+    "ogb_test"}`` (metrics as fractions, not percent).
+    """
+    import time
+
+    import torch
+
+    torch.set_num_threads(job["threads"])
+    from molgraphpt.evaluation.finetune import run_finetune
+
+    cfg = finetune_config(job)
+    start = time.perf_counter()
+    res = run_finetune(cfg, resume=True)
+    seed_res = res["seeds"][0]
+    return {
+        "dataset": job["dataset"],
+        "seed": job["seed"],
+        "init": job.get("init"),
+        "metric": res["metric"],
+        "valid": seed_res["valid"][res["metric"]],
+        "test": seed_res["test"][res["metric"]],
+        "best_epoch": seed_res["best_epoch"],
+        "seconds": round(time.perf_counter() - start, 1),
+        "ogb_test": seed_res["test"].get(f"ogb_{res['metric']}"),
+    }
