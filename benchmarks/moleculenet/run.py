@@ -42,8 +42,11 @@ PUBLISHED = {
 # Published RMSE, scaffold split: D-MPNN as reported in Table 2 of Jiang et al., "Pharmacophoric-
 # constrained heterogeneous graph transformer" (Commun. Chem. 2023; 5-fold scaffold CV, so not the
 # identical split). No GIN number on these splits could be verified, so none is quoted.
-PUBLISHED_RMSE = {"esol": "D-MPNN 1.050 ± 0.008", "freesolv": "D-MPNN 2.182 ± 0.183",
-                  "lipo": "D-MPNN 0.683 ± 0.016"}
+PUBLISHED_RMSE = {
+    "esol": "D-MPNN 1.050 ± 0.008",
+    "freesolv": "D-MPNN 2.182 ± 0.183",
+    "lipo": "D-MPNN 0.683 ± 0.016",
+}
 
 
 def run_one(job: dict) -> dict:
@@ -249,9 +252,12 @@ def table(p: dict) -> str:
             f"77.07 ± 1.49 (100 epochs; target ≥ 75.5) |"
         )
     if any(name in p["datasets"] for name in PUBLISHED_RMSE):
-        lines += ["", "Regression RMSE (lower is better) is compared with D-MPNN from Table 2 of "
-                  "Jiang et al., Commun. Chem. 2023 (5-fold scaffold cross-validation, not the "
-                  "identical split); we found no verifiable GIN number for these splits."]
+        lines += [
+            "",
+            "Regression RMSE (lower is better) is compared with D-MPNN from Table 2 of "
+            "Jiang et al., Commun. Chem. 2023 (5-fold scaffold cross-validation, not the "
+            "identical split); we found no verifiable GIN number for these splits.",
+        ]
     return "\n".join(lines)
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import os
 import re
 import statistics
 import sys
@@ -244,6 +245,31 @@ def build_ours(dropout: float = 0.5):
 
 
 # ------------------------------------------------------------------------------- timing
+def cpu_idle_fraction(seconds: float = 1.0) -> float:
+    """Fraction of the machine's CPU time spent idle over the next ``seconds`` (Linux)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields[:8])  # idle + iowait, total
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(seconds)
+        idle1, total1 = sample()
+    except OSError:
+        return 1.0
+    return (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def wait_for_idle(max_wait: float, threshold: float = 0.9) -> float:
+    """Wait (up to ``max_wait`` s) until other jobs leave the CPU idle; return the idle fraction."""
+    deadline = time.monotonic() + max_wait
+    idle = cpu_idle_fraction()
+    while idle < threshold and time.monotonic() < deadline:
+        idle = cpu_idle_fraction(2.0)
+    return idle
+
+
 def time_ref_train(model, optimizer, data_list, batch_size: int) -> float:
     loader = reference.make_loader(data_list, batch_size=batch_size, shuffle=True)
     start = time.perf_counter()
@@ -337,6 +363,14 @@ def main() -> None:
         help="also write torch.profiler tables of STEPS training steps per side",
     )
     parser.add_argument("--no-write", action="store_true", help="print only, update no results")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="before each round, wait up to SECONDS for other jobs to leave the "
+        "CPU >= 90%% idle (the machine is shared)",
+    )
     args = parser.parse_args()
     root = data_root(args.data_root)
     warnings.filterwarnings("ignore")
@@ -364,7 +398,10 @@ def main() -> None:
     rounds: dict[str, list[float]] = {
         k: [] for k in ("ref_train", "ours_train", "ours_train_wall", "ref_infer", "ours_infer")
     }
+    load_avg, idle = [], []  # before each round: this machine is shared with other jobs
     for r in range(args.rounds):
+        idle.append(round(wait_for_idle(args.wait_idle), 2) if args.wait_idle else None)
+        load_avg.append(round(os.getloadavg()[0], 2))
         sides = [
             ("ref_train", lambda: time_ref_train(ref, ref_opt, data_list, args.batch_size)),
             (
@@ -408,6 +445,8 @@ def main() -> None:
             **{k: [round(x, 1) for x in v] for k, v in rounds.items()},
             "ratio_train": [round(x, 3) for x in train_ratios],
             "ratio_infer": [round(x, 3) for x in infer_ratios],
+            "load_avg_1min_before": load_avg,
+            "cpu_idle_fraction_before": idle,
         },
         "max_abs_diff": max_abs_diff,
         **train_diffs,
@@ -417,7 +456,8 @@ def main() -> None:
         "torch_threads": args.threads,
         "model": "GIN-VN: gin-virtual, 5 layers, emb 300, dropout 0.5, JK last, mean pooling",
         "ours_loop": "molgraphpt.training.loop.train (TrainConfig: adam lr 1e-3, fp32, 1 epoch)",
-        "command": f"{COMMAND} --rounds {args.rounds} --graphs {args.graphs}",
+        "command": f"{COMMAND} --rounds {args.rounds} --graphs {args.graphs}"
+        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else ""),
         "machine": machine(),
         "versions": versions(),
         "date": today(),

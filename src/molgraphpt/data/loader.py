@@ -80,12 +80,15 @@ class GraphLoader:
         batches = [order[i : i + self.batch_size] for i in stops]
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
+        elif len(batches) > 1 and len(batches[-1]) == 1:
+            # A one-molecule batch can be a one-atom graph, on which BatchNorm cannot train
+            # (OGB's loop skips such batches); merging it into the previous batch loses nothing.
+            batches[-2:] = [np.concatenate(batches[-2:])]
         return batches
 
     def num_batches(self, epoch: int = 0) -> int:
         """Number of batches in ``epoch``."""
-        n = len(self._epoch_indices(epoch))
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return len(self._batches(epoch))
 
     def __len__(self) -> int:
         return self.num_batches(0)

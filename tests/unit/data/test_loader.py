@@ -57,3 +57,10 @@ def test_workers_give_same_batches(tmp_path):
     workers = GraphLoader(store, batch_size=6, shuffle=True, seed=0, num_workers=2)
     for a, b in zip(plain.iter_epoch(1), workers.iter_epoch(1)):
         assert torch.equal(a.graph.x, b.graph.x) and torch.equal(a.index, b.index)
+
+
+def test_trailing_single_molecule_batch_is_merged(tmp_path):
+    store = _store(tmp_path)  # 23 molecules
+    loader = GraphLoader(store, batch_size=11, shuffle=True, seed=0)
+    sizes = [len(b) for b in _order(loader, 0)]
+    assert sizes == [11, 12] and loader.num_batches(0) == 2

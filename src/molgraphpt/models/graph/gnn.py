@@ -108,11 +108,15 @@ class GraphEncoder(nn.Module):
         for index in range(cfg.num_layers):
             if vn_state is not None:
                 # As OGB: the layer input *and* the stored h_l include the virtual node.
-                layers[index] = layers[index] + vn_state.index_select(0, batch)
+                # (In place on the fresh gather: h_l + vn[batch], one buffer fewer.)
+                layers[index] = vn_state.index_select(0, batch).add_(layers[index])
             h = self.norms[index](self.convs[index](layers[index], edge_index, edge_attr))
+            # OGB applies ReLU (not after the last layer), then dropout. Dropout first is the same
+            # (the mask is >= 0), and lets both run in place on the norm's output, which no
+            # backward needs: autograd keeps only the mask and the ReLU result.
+            h = dropout(h, cfg.dropout, self.training, inplace=True)
             if index < cfg.num_layers - 1:
-                h = F.relu(h)
-            h = dropout(h, cfg.dropout, self.training)
+                h = F.relu(h, inplace=True)
             if cfg.residual:
                 h = h + layers[index]
             layers.append(h)

@@ -124,7 +124,7 @@ class CategoricalEmbedding(nn.Module):
 _MASK_BITS = 16  # random bits taken from each int32 draw by :func:`dropout`
 
 
-def dropout(x: Tensor, p: float, training: bool) -> Tensor:
+def dropout(x: Tensor, p: float, training: bool, *, inplace: bool = False) -> Tensor:
     """``F.dropout(x, p, training)`` with a cheaper random mask on CPU.
 
     Same distribution: each entry is kept with probability ``1 - p`` and scaled by
@@ -138,6 +138,8 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
         x: Input of any shape.
         p: Drop probability in ``[0, 1)``.
         training: Apply dropout (otherwise return ``x``).
+        inplace: Multiply ``x`` in place (allowed when no backward needs the value of ``x``;
+            autograd raises if one does).
 
     Returns:
         Tensor of the shape of ``x``.
@@ -145,7 +147,7 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
     if not training or p == 0.0 or x.numel() == 0:
         return x
     if x.device.type != "cpu":
-        return F.dropout(x, p, True)
+        return F.dropout(x, p, True, inplace)
     if p == 0.5:
         n = x.numel()
         words = torch.empty(-(-n // _MASK_BITS), dtype=torch.int32).random_(0, 1 << _MASK_BITS)
@@ -154,7 +156,8 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
     else:
         keep = torch.rand(x.shape, dtype=torch.float32) >= p
     # The mask carries no gradient: autograd saves it alone and backward is one multiply.
-    return x * keep.to(x.dtype).mul_(1.0 / (1.0 - p))
+    mask = keep.to(x.dtype).mul_(1.0 / (1.0 - p))
+    return x.mul_(mask) if inplace else x * mask
 
 
 def atom_embedding(hidden_dim: int) -> CategoricalEmbedding:
@@ -177,7 +180,7 @@ def gin_mlp(hidden_dim: int, batch_norm: bool = True) -> nn.Sequential:
     return nn.Sequential(
         nn.Linear(hidden_dim, 2 * hidden_dim),
         norm_layer(2 * hidden_dim, batch_norm),
-        nn.ReLU(),
+        nn.ReLU(inplace=True),  # on the norm's output, which no backward needs
         nn.Linear(2 * hidden_dim, hidden_dim),
     )
 
@@ -209,10 +212,10 @@ class VirtualNode(nn.Module):
             nn.Sequential(
                 nn.Linear(hidden_dim, 2 * hidden_dim),
                 norm_layer(2 * hidden_dim, batch_norm),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),  # in place: see gin_mlp
                 nn.Linear(2 * hidden_dim, hidden_dim),
                 norm_layer(hidden_dim, batch_norm),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
             )
             for _ in range(num_layers - 1)
         )
@@ -234,7 +237,9 @@ class VirtualNode(nn.Module):
         Returns:
             New virtual-node states ``[num_graphs, hidden_dim]``.
         """
-        pooled = global_add_pool(node, batch, size=state.size(0)) + state
+        # Sum of each graph's atoms (index_add_: the same sums as PyG's global_add_pool, without
+        # its per-call Python overhead), plus the state, in place.
+        pooled = node.new_zeros(state.shape).index_add_(0, batch, node).add_(state)
         update = dropout(self.mlps[layer](pooled), self.dropout, self.training)
         return state + update if self.residual else update
 
