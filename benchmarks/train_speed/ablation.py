@@ -10,7 +10,7 @@ round-robin batch by batch, so that every variant sees the same load of this sha
   ``F.dropout``, out-of-place ReLU / adds, PyG ``global_add_pool``, per-parameter Adam), by
   instance-level overrides written out below;
 * ``S1 +fused Adam``; ``S2 +cheap dropout``; ``S3 +one-lookup embeddings``;
-* ``S4 +in-place ops`` (= the package's current code, no override).
+* ``S4 +in-place ops, bond codes encoded once per batch`` (= the package's current code, no override).
 
 Collation is timed separately (ms per batch of 32): PyG ``DataLoader`` over ``Data`` objects, our
 ``GraphLoader`` with the former ``torch.repeat_interleave`` batch vector, and as it is now.
@@ -194,7 +194,7 @@ def main() -> None:
         "S1 +fused Adam",
         "S2 +cheap dropout",
         "S3 +one-lookup embeddings",
-        "S4 +in-place ops (now)",
+        "S4 +in-place, bond codes once (now)",
     ]
     variants = [make_variant(stage, state) for stage in range(5)]
 

@@ -1,9 +1,11 @@
 """Message-passing layers with bond features. Each layer owns its bond embedding (as in OGB).
 
 Every layer maps ``(x [num_nodes, hidden_dim], edge_index [2, num_edges], edge_attr [num_edges, 3]
-int64)`` to ``[num_nodes, hidden_dim]``. Messages flow from ``edge_index[0]`` (source) to
-``edge_index[1]`` (target), PyG's ``source_to_target`` convention; molecular graphs store both
-directions of every bond.
+int64)`` to ``[num_nodes, hidden_dim]``. ``edge_attr`` may also be the bond codes ``[num_edges]`` of
+:meth:`~molgraphpt.models.graph.layers.CategoricalEmbedding.encode`, computed once per batch by the
+encoder for all layers (layers that accept them say so with ``accepts_bond_codes = True``).
+Messages flow from ``edge_index[0]`` (source) to ``edge_index[1]`` (target), PyG's
+``source_to_target`` convention; molecular graphs store both directions of every bond.
 
 :class:`GINConv` and :class:`GCNConv` are written with plain ``index_select`` / ``index_add_``
 instead of ``MessagePassing.propagate``: the same sums, without PyG's per-call inspection overhead.
@@ -36,6 +38,8 @@ class GINConv(nn.Module):
         batch_norm: Use ``BatchNorm1d`` inside the MLP.
     """
 
+    accepts_bond_codes = True  # edge_attr only feeds self.bond_embedding
+
     def __init__(self, hidden_dim: int, batch_norm: bool = True) -> None:
         super().__init__()
         self.bond_embedding = bond_embedding(hidden_dim)
@@ -64,6 +68,8 @@ class GINELayer(nn.Module):
         batch_norm: Use ``BatchNorm1d`` inside the MLP.
     """
 
+    accepts_bond_codes = True  # edge_attr only feeds self.bond_embedding
+
     def __init__(self, hidden_dim: int, batch_norm: bool = True) -> None:
         super().__init__()
         self.bond_embedding = bond_embedding(hidden_dim)
@@ -84,6 +90,8 @@ class GCNConv(nn.Module):
     Args:
         hidden_dim: Node width ``h``.
     """
+
+    accepts_bond_codes = True  # edge_attr only feeds self.bond_embedding
 
     def __init__(self, hidden_dim: int) -> None:
         super().__init__()
@@ -114,6 +122,8 @@ class GATLayer(nn.Module):
         hidden_dim: Node width ``h``.
         heads: Number of attention heads (divides ``hidden_dim``).
     """
+
+    accepts_bond_codes = True  # edge_attr only feeds self.bond_embedding
 
     def __init__(self, hidden_dim: int, heads: int) -> None:
         super().__init__()

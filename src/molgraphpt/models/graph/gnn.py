@@ -17,6 +17,7 @@ from molgraphpt.errors import ShapeError
 from molgraphpt.models.graph.config import GRAPH_ENCODERS, GraphEncoderConfig
 from molgraphpt.models.graph.convs import GATLayer, GCNConv, GINConv, GINELayer
 from molgraphpt.models.graph.layers import (
+    CategoricalEmbedding,
     Readout,
     VirtualNode,
     atom_embedding,
@@ -61,6 +62,17 @@ class GraphEncoder(nn.Module):
             else None
         )
         self.readout = Readout(cfg.readout, cfg.output_dim)
+        # Whether forward may encode the bond columns once for all layers (see CategoricalEmbedding
+        # .encode): every layer takes codes and embeds them through a product table of one layout.
+        bond_embeddings = [getattr(conv, "bond_embedding", None) for conv in self.convs]
+        self.shared_bond_codes = (
+            all(getattr(conv, "accepts_bond_codes", False) for conv in self.convs)
+            and all(
+                isinstance(emb, CategoricalEmbedding) and emb.use_product_table
+                for emb in bond_embeddings
+            )
+            and len({emb.dims for emb in bond_embeddings}) == 1
+        )
 
     def make_conv(self, cfg: GraphEncoderConfig) -> nn.Module:
         """Build one message-passing layer ``(x, edge_index, edge_attr) -> x``."""
@@ -101,6 +113,8 @@ class GraphEncoder(nn.Module):
                 "graph.edge_attr is required: [num_edges, 3] int64 OGB bond features "
                 "(use an empty [0, 3] tensor for molecules without bonds)"
             )
+        if self.shared_bond_codes:  # validate and encode the bonds once, not once per layer
+            edge_attr = self.convs[0].bond_embedding.encode(edge_attr)
         batch, num_graphs = _batch_vector(graph, x)
         cfg = self.cfg
         layers = [self.atom_embedding(x)]  # h_0 .. h_L, each [num_nodes, hidden_dim]

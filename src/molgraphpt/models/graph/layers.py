@@ -8,6 +8,7 @@ embedded as a sum of one ``nn.Embedding`` per column, exactly like OGB's ``AtomE
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -69,8 +70,9 @@ class CategoricalEmbedding(nn.Module):
 
         * few combinations (the bond columns): a table of every combination
           ``e_0[a] + e_1[b] + e_2[c]`` (``prod(dims)`` rows, built by broadcasting in the same
-          order) is indexed by the mixed-radix code of each row. Its gradient flows back into the
-          per-column tables through the broadcast sums. This is bit-identical to the column sum.
+          order) is indexed by the mixed-radix code of each row (:meth:`encode`). Its gradient
+          flows back into the per-column tables through the broadcast sums. This is
+          bit-identical to the column sum.
         * otherwise (the atom columns): ``F.embedding_bag(mode="sum")`` over the concatenated
           tables with per-column offsets, one kernel forward and backward instead of 9 + 8 adds.
 
@@ -79,7 +81,8 @@ class CategoricalEmbedding(nn.Module):
 
         Args:
             features: Integer indices ``[num_items, num_columns]``; column ``i`` in
-                ``[0, dims[i])``.
+                ``[0, dims[i])``. With a product table, also the codes ``[num_items]`` returned
+                by :meth:`encode` (so that several layers encode a batch's bonds once).
 
         Returns:
             Embeddings ``[num_items, hidden_dim]``.
@@ -88,26 +91,45 @@ class CategoricalEmbedding(nn.Module):
             ShapeError: ``features`` is not a 2-D integer tensor with ``len(dims)`` columns.
             IndexError: A value is out of its column's range (``RuntimeError`` on the bag path).
         """
+        if features.dim() == 1 and self.use_product_table and _is_integer(features):
+            return F.embedding(features, self.product_table())
+        self._check(features)
+        if len(self.dims) == 1:
+            return self.embeddings[0](features[:, 0])
+        if self.use_product_table:
+            return F.embedding(self.encode(features), self.product_table())
+        valid = ((features >= 0) & (features < self._dims)).all(dim=1, keepdim=True)
+        index = torch.where(valid, features + self._offsets, -1)
+        weight = torch.cat([embedding.weight for embedding in self.embeddings])
+        return F.embedding_bag(index, weight, mode="sum")
+
+    def encode(self, features: Tensor) -> Tensor:
+        """Row of :meth:`product_table` of each item ``[num_items]`` (int64, -1 if out of range).
+
+        Args:
+            features: Integer indices ``[num_items, num_columns]``.
+
+        Raises:
+            ShapeError: ``features`` has the wrong shape or dtype.
+            ValueError: This embedding has too many combinations for a product table.
+        """
+        self._check(features)
+        if not self.use_product_table:
+            raise ValueError(f"{math.prod(self.dims)} combinations: no product table")
+        valid = ((features >= 0) & (features < self._dims)).all(dim=1)
+        return torch.where(valid, (features * self._radix).sum(dim=1), -1)
+
+    def _check(self, features: Tensor) -> None:
         if features.dim() != 2 or features.size(1) != len(self.dims):
             raise ShapeError(
                 f"expected categorical features of shape [num_items, {len(self.dims)}], got "
                 f"{list(features.shape)}; featurize with molgraphpt.chem.features (OGB vocabulary)"
             )
-        if features.is_floating_point() or features.dtype == torch.bool:
+        if not _is_integer(features):
             raise ShapeError(
                 f"expected integer categorical features, got dtype {features.dtype}; "
                 "float node features (e.g. from PyG's from_smiles) are not supported"
             )
-        if len(self.dims) == 1:
-            return self.embeddings[0](features[:, 0])
-        valid = ((features >= 0) & (features < self._dims)).all(dim=1, keepdim=True)
-        if self.use_product_table:
-            code = (features * self._radix).sum(dim=1, keepdim=True)
-            code = torch.where(valid, code, -1).squeeze(1)
-            return F.embedding(code, self.product_table())
-        index = torch.where(valid, features + self._offsets, -1)
-        weight = torch.cat([embedding.weight for embedding in self.embeddings])
-        return F.embedding_bag(index, weight, mode="sum")
 
     def product_table(self) -> Tensor:
         """Embedding of every combination of column values ``[prod(dims), hidden_dim]``.
@@ -121,7 +143,15 @@ class CategoricalEmbedding(nn.Module):
         return table
 
 
-_MASK_BITS = 16  # random bits taken from each int32 draw by :func:`dropout`
+def _is_integer(tensor: Tensor) -> bool:
+    return not tensor.is_floating_point() and tensor.dtype != torch.bool
+
+
+@functools.lru_cache(maxsize=8)
+def _byte_masks(scale: float, dtype: torch.dtype) -> Tensor:
+    """``[256, 8]``: row ``b`` holds the 8 bits of ``b`` (lowest first) times ``scale``."""
+    bits = (torch.arange(256).unsqueeze(1) >> torch.arange(8)) & 1
+    return (bits * scale).to(dtype)
 
 
 def dropout(x: Tensor, p: float, training: bool, *, inplace: bool = False) -> Tensor:
@@ -130,9 +160,10 @@ def dropout(x: Tensor, p: float, training: bool, *, inplace: bool = False) -> Te
     Same distribution: each entry is kept with probability ``1 - p`` and scaled by
     ``1 / (1 - p)``; only the random stream differs. On CPU, ``bernoulli_`` draws one Mersenne
     Twister number per entry (about 10 ns each, ~12% of a GIN-VN training step). For ``p = 0.5``
-    every random bit is a fair coin, so this draws one 32-bit number per 16 entries (the low 16
-    bits of ``random_(0, 2**16)``, exactly uniform) and unpacks the bits; other ``p`` compare a
-    ``torch.rand`` uniform with ``p``. Other devices use ``F.dropout`` (a fused kernel there).
+    every random bit is a fair coin, so this draws one uniform byte per 8 entries and looks the
+    scaled mask of its 8 bits up in a 256-row table (one gather instead of shift / and / cast /
+    scale passes); other ``p`` compare a ``torch.rand`` uniform with ``p``. Other devices use
+    ``F.dropout`` (a fused kernel there).
 
     Args:
         x: Input of any shape.
@@ -150,13 +181,11 @@ def dropout(x: Tensor, p: float, training: bool, *, inplace: bool = False) -> Te
         return F.dropout(x, p, True, inplace)
     if p == 0.5:
         n = x.numel()
-        words = torch.empty(-(-n // _MASK_BITS), dtype=torch.int32).random_(0, 1 << _MASK_BITS)
-        shifts = torch.arange(_MASK_BITS, dtype=torch.int32)
-        keep = ((words.unsqueeze(1) >> shifts) & 1).view(-1)[:n].view(x.shape)
+        draws = torch.empty(-(-n // 8), dtype=torch.int32).random_(0, 256)  # exactly uniform
+        mask = _byte_masks(2.0, x.dtype).index_select(0, draws).view(-1)[:n].view(x.shape)
     else:
-        keep = torch.rand(x.shape, dtype=torch.float32) >= p
+        mask = (torch.rand(x.shape) >= p).to(x.dtype).mul_(1.0 / (1.0 - p))
     # The mask carries no gradient: autograd saves it alone and backward is one multiply.
-    mask = keep.to(x.dtype).mul_(1.0 / (1.0 - p))
     return x.mul_(mask) if inplace else x * mask
 
 
