@@ -23,7 +23,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import data_root, machine, today, update_results_md, versions, write_json  # noqa: E402
+from common import (  # noqa: E402
+    data_root,
+    finetune_job,
+    machine,
+    today,
+    update_results_md,
+    versions,
+    write_json,
+)
 
 SIX = ["bbbp", "tox21", "toxcast", "sider", "clintox", "bace"]
 EIGHT = SIX + ["hiv", "muv"]
@@ -50,40 +58,8 @@ PUBLISHED_RMSE = {
 
 
 def run_one(job: dict) -> dict:
-    """Fine-tune one (dataset, seed) in a worker process."""
-    import torch
-
-    torch.set_num_threads(job["threads"])
-    from molgraphpt.config.loading import load_config
-    from molgraphpt.config.schema import FinetuneConfig
-    from molgraphpt.evaluation.finetune import run_finetune
-
-    config = Path(__file__).resolve().parents[2] / "configs" / "finetune" / f"{job['dataset']}.yaml"
-    overrides = [
-        f"run_dir={job['out']}/{job['dataset']}/seed{job['seed']}",
-        f"seeds=[{job['seed']}]",
-        f"data.data_root={job['data_root']}",
-        f"train.epochs={job['epochs']}",
-        f"train.device={job['device']}",
-        "train.progress=false",
-        "train.log_every=100000",
-    ]
-    if job.get("cache_dir"):
-        overrides.append(f"data.cache_dir={job['cache_dir']}")
-    cfg = load_config(FinetuneConfig, config, overrides)
-    start = time.perf_counter()
-    res = run_finetune(cfg, resume=True)
-    seed_res = res["seeds"][0]
-    return {
-        "dataset": job["dataset"],
-        "seed": job["seed"],
-        "metric": res["metric"],
-        "valid": seed_res["valid"][res["metric"]],
-        "test": seed_res["test"][res["metric"]],
-        "best_epoch": seed_res["best_epoch"],
-        "seconds": round(time.perf_counter() - start, 1),
-        "ogb_test": seed_res["test"].get(f"ogb_{res['metric']}"),
-    }
+    """Fine-tune one (dataset, seed) in a worker process (see ``common.finetune_job``)."""
+    return finetune_job({**job, "run_dir": f"{job['out']}/{job['dataset']}/seed{job['seed']}"})
 
 
 def summarize(rows: list[dict], datasets: list[str]) -> dict:
