@@ -126,11 +126,13 @@ class GraphEncoder(nn.Module):
                 layers[index] = vn_state.index_select(0, batch).add_(layers[index])
             h = self.norms[index](self.convs[index](layers[index], edge_index, edge_attr))
             # OGB applies ReLU (not after the last layer), then dropout. Dropout first is the same
-            # (the mask is >= 0), and lets both run in place on the norm's output, which no
-            # backward needs: autograd keeps only the mask and the ReLU result.
-            h = dropout(h, cfg.dropout, self.training, inplace=True)
+            # (the mask is >= 0), and lets both run in place on BatchNorm's output, which no
+            # backward needs: autograd keeps only the mask and the ReLU result. (Without a norm,
+            # h is the conv's output, which a conv from outside might need: no in-place then.)
+            inplace = cfg.batch_norm
+            h = dropout(h, cfg.dropout, self.training, inplace=inplace)
             if index < cfg.num_layers - 1:
-                h = F.relu(h, inplace=True)
+                h = F.relu(h, inplace=inplace)
             if cfg.residual:
                 h = h + layers[index]
             layers.append(h)
