@@ -24,6 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import (  # noqa: E402
+    EIGHT,
+    SIX,
     data_root,
     finetune_job,
     machine,
@@ -33,8 +35,6 @@ from common import (  # noqa: E402
     write_json,
 )
 
-SIX = ["bbbp", "tox21", "toxcast", "sider", "clintox", "bace"]
-EIGHT = SIX + ["hiv", "muv"]
 REGRESSION = ["esol", "freesolv", "lipo"]
 # TorchDrug's reproduction of Hu et al. (no pretraining), ROC-AUC x 100
 PUBLISHED = {

@@ -41,6 +41,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
 from common import (  # noqa: E402
+    EIGHT,
+    SIX,
     data_root,
     finetune_config,
     finetune_job,
@@ -52,8 +54,6 @@ from common import (  # noqa: E402
     write_json,
 )
 
-SIX = ["bbbp", "tox21", "toxcast", "sider", "clintox", "bace"]
-EIGHT = SIX + ["hiv", "muv"]
 OBJECTIVES = ["attr_mask", "context_pred", "graphcl", "graphmae"]
 SECTION = "Graph pretraining transfer (benchmarks/pretraining)"
 TARGET_GAIN = 3.0
