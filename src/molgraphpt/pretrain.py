@@ -1,4 +1,9 @@
-"""Graph pretraining recipe: corpus → encoder → objectives → ``training.loop.train`` → checkpoint.
+"""Pretraining recipe: corpus → encoder(s) → objectives → ``training.loop.train`` → checkpoint.
+
+A run is *graph-only* (``data.paths``: unlabelled SMILES; ``model/`` is a graph encoder) or
+*molecule–text* (a ``text:`` encoder and ``data.pairs``; ``model/`` is a
+:class:`~molgraphpt.models.moltext.MolTextModel` whose graph encoder ``finetune`` also accepts).
+Graph objectives work in both; text objectives need the second.
 
 :func:`run_pretraining` is the composition root that ``molgraphpt pretrain`` and the benchmarks
 call. It writes into ``cfg.run_dir``:
@@ -27,14 +32,16 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from torch import nn
 
+from molgraphpt.chem.smiles_tokenizer import SmilesTokenizer
 from molgraphpt.config.loading import save_config, to_dict
 from molgraphpt.config.schema import (
     CorpusConfig,
@@ -42,22 +49,31 @@ from molgraphpt.config.schema import (
     PretrainedEncoderConfig,
     normalize_objectives,
 )
-from molgraphpt.data.corpus import Corpus, load_corpus
+from molgraphpt.data.corpus import Corpus, load_corpus, select_subset
 from molgraphpt.data.loader import GraphLoader
+from molgraphpt.data.text import PairDataset, PairLoader, load_pair_dataset
 from molgraphpt.models.graph import GraphEncoder, build_graph_encoder
-from molgraphpt.models.serialization import load_pretrained, save_pretrained
+from molgraphpt.models.moltext import MolTextConfig, MolTextModel
+from molgraphpt.models.serialization import (
+    load_encoder_weights,
+    load_pretrained,
+    save_pretrained,
+)
+from molgraphpt.models.text import TextEncoder
 from molgraphpt.objectives.base import build_task_config
 from molgraphpt.objectives.multitask import build_objectives
 from molgraphpt.seed import seed_everything
 from molgraphpt.training import distributed as dist
+from molgraphpt.training import optim
 from molgraphpt.training.checkpoint import capture_rng_state, restore_rng_state
 from molgraphpt.training.loop import train
 
-__all__ = ["corpus_from_config", "load_pretrained_encoder", "run_pretraining"]
+__all__ = ["corpus_from_config", "load_pretrained_encoder", "pairs_from_config", "run_pretraining"]
 
 logger = logging.getLogger(__name__)
 
 MODEL_DIR = "model"
+SMILES_TOKENIZER_NAME = "smiles_tokenizer.json"  # in the run dir, so --resume reuses it
 _FINAL_WINDOW = 20  # training batches averaged into pretrain.json's final losses
 
 
@@ -144,6 +160,157 @@ def _validation(loader: GraphLoader, seed: int) -> Callable[[nn.Module], dict[st
     return evaluate
 
 
+@dataclass
+class _Run:
+    """What the training loop needs, for a graph-only or a molecule–text run."""
+
+    encoder: nn.Module  # the module saved as model/: a graph encoder or a MolTextModel
+    task: nn.Module
+    loader: Any
+    evaluate: Callable[[nn.Module], dict[str, float]] | None
+    train_idx: np.ndarray
+    valid_idx: np.ndarray
+    info: dict[str, Any]
+    param_groups: list[dict[str, Any]] | None = None  # None: the loop's default groups
+
+
+def _graph_run(cfg: PretrainConfig) -> _Run:
+    corpus = corpus_from_config(cfg.data, progress=cfg.train.progress and dist.is_main_process())
+    train_idx, valid_idx = corpus.holdout(cfg.valid_fraction, seed=cfg.data.subset_seed)
+    tc = cfg.train
+    torch.manual_seed(tc.seed)  # initial weights depend on the seed only
+    encoder = build_graph_encoder(cfg.model)
+    if cfg.init:
+        load_encoder_weights(encoder, cfg.init)
+    task = build_objectives(cfg.objectives, encoder)
+    loader = GraphLoader(
+        corpus.store,
+        train_idx,
+        batch_size=tc.batch_size,
+        shuffle=True,
+        seed=tc.seed,
+        with_labels=False,
+        num_workers=cfg.data.loader_workers,
+        rank=dist.rank(),
+        world_size=dist.world_size(),
+    )
+    evaluate = None
+    if len(valid_idx):
+        valid_loader = GraphLoader(
+            corpus.store, valid_idx, batch_size=tc.batch_size, with_labels=False
+        )
+        evaluate = _validation(valid_loader, tc.seed)
+    return _Run(encoder, task, loader, evaluate, train_idx, valid_idx, corpus.info)
+
+
+def pairs_from_config(cfg: CorpusConfig) -> PairDataset:
+    """Load the molecule–text pairs ``cfg.pairs`` describes (minus ``cfg.exclude``)."""
+    sources = [
+        {
+            "path": str(cfg.resolve(src.path)),
+            "format": src.format,
+            "smiles_col": src.smiles_col,
+            "text_col": src.text_col,
+        }
+        for src in cfg.pairs
+    ]
+    return load_pair_dataset(
+        sources,
+        exclude=[cfg.resolve(p) for p in cfg.exclude],
+        cache_dir=cfg.cache_dir,
+        workers=cfg.workers,
+        on_invalid=cfg.on_invalid,
+        unsanitizable=cfg.unsanitizable,
+    )
+
+
+def _moltext_run(cfg: PretrainConfig, run_dir: Path, *, resumed: bool, main: bool) -> _Run:
+    pairs = pairs_from_config(cfg.data)
+    index = select_subset(
+        len(pairs.texts),
+        fraction=cfg.data.fraction,
+        max_molecules=cfg.data.max_molecules,
+        seed=cfg.data.subset_seed,
+    )
+    train_idx, valid_idx = _holdout(index, cfg.valid_fraction, cfg.data.subset_seed)
+    tc, opts = cfg.train, cfg.moltext
+    smiles_tokenizer = None
+    if opts.smiles_vocab_size:
+        path = run_dir / SMILES_TOKENIZER_NAME
+        if resumed and path.exists():  # the exact vocabulary the checkpoint was trained with
+            smiles_tokenizer = SmilesTokenizer.load(path)
+        else:
+            smiles_tokenizer = SmilesTokenizer.train(
+                [pairs.smiles[i] for i in train_idx], vocab_size=opts.smiles_vocab_size
+            )
+            if main:
+                smiles_tokenizer.save(path)
+    torch.manual_seed(tc.seed)  # initial weights depend on the seed only
+    text_encoder = TextEncoder.from_config(cfg.text)
+    model = MolTextModel.build(
+        MolTextConfig(
+            graph=cfg.model,
+            text=cfg.text,
+            proj_dim=opts.proj_dim,
+            temperature=opts.temperature,
+            smiles_vocab_size=smiles_tokenizer.vocab_size if smiles_tokenizer else 0,
+        ),
+        text_encoder=text_encoder,
+        smiles_tokenizer=smiles_tokenizer,
+    )
+    if cfg.init:
+        load_encoder_weights(model.graph, cfg.init)
+    if opts.freeze_graph:
+        model.graph.requires_grad_(False)
+    task = build_objectives(cfg.objectives, model)
+    common = {
+        "tokenizer": text_encoder.tokenizer,
+        "max_length": cfg.text.max_length,
+        "smiles_tokenizer": smiles_tokenizer,
+        "smiles_max_length": opts.smiles_max_length,
+        "batch_size": tc.batch_size,
+    }
+    loader = PairLoader(
+        pairs,
+        train_idx,
+        shuffle=True,
+        seed=tc.seed,
+        num_workers=cfg.data.loader_workers,
+        rank=dist.rank(),
+        world_size=dist.world_size(),
+        **common,
+    )
+    evaluate = None
+    if len(valid_idx):
+        evaluate = _validation(PairLoader(pairs, valid_idx, **common), tc.seed)
+    groups = None
+    if opts.text_lr is not None:
+        groups = optim.param_groups(
+            task,
+            tc.weight_decay,
+            lr=tc.lr,
+            head_lr=opts.text_lr,
+            head_prefixes=_module_paths(task, model.text),
+        )
+    return _Run(model, task, loader, evaluate, train_idx, valid_idx, pairs.info, groups)
+
+
+def _module_paths(root: nn.Module, sub: nn.Module) -> list[str]:
+    """``[path of sub in root]`` (e.g. ``tasks.mlm.model.text``); [] when sub has nothing to train.
+
+    ``named_modules`` and ``named_parameters`` walk (and deduplicate) in the same order, so the
+    first path of a shared module is the prefix its parameters are named under.
+    """
+    if not any(p.requires_grad for p in sub.parameters()):
+        return []
+    return [path for path, module in root.named_modules() if module is sub][:1]
+
+
+def _holdout(index: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded ``(train, valid)`` split of ``index`` (as :meth:`Corpus.holdout`)."""
+    return Corpus(store=None, indices=index).holdout(fraction, seed=seed)  # type: ignore[arg-type]
+
+
 def _peak_rss_mib() -> dict[str, float] | None:
     try:
         import resource
@@ -222,44 +389,37 @@ def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, A
 
     if not main:  # rank 0 builds the feature cache, the others then open it
         dist.barrier()
-    corpus = corpus_from_config(cfg.data, progress=cfg.train.progress and main)
+    if cfg.text is not None:
+        run = _moltext_run(cfg, run_dir, resumed=resumed, main=main)
+    else:
+        run = _graph_run(cfg)
     if main:
         dist.barrier()
-    train_idx, valid_idx = corpus.holdout(cfg.valid_fraction, seed=cfg.data.subset_seed)
+    encoder, task, loader, evaluate = run.encoder, run.task, run.loader, run.evaluate
+    train_idx, valid_idx = run.train_idx, run.valid_idx
     tc = cfg.train
-    torch.manual_seed(tc.seed)  # initial weights depend on the seed only
-    encoder = build_graph_encoder(cfg.model)
-    task = build_objectives(cfg.objectives, encoder)
-    loader = GraphLoader(
-        corpus.store,
-        train_idx,
-        batch_size=tc.batch_size,
-        shuffle=True,
-        seed=tc.seed,
-        with_labels=False,
-        num_workers=cfg.data.loader_workers,
-        rank=dist.rank(),
-        world_size=dist.world_size(),
-    )
-    evaluate = None
-    if len(valid_idx):
-        valid_loader = GraphLoader(
-            corpus.store, valid_idx, batch_size=tc.batch_size, with_labels=False
-        )
-        evaluate = _validation(valid_loader, tc.seed)
     names = [spec.name for spec in cfg.objectives]
     logger.info(
-        "pretraining %s (%d parameters, %d in heads) with %s on %d molecules (%d held out)",
-        cfg.model.arch,
+        "pretraining %s (%d parameters, %d in heads) with %s on %d %s (%d held out)",
+        cfg.model.arch if cfg.text is None else f"{cfg.model.arch} + {cfg.text.name_or_path}",
         sum(p.numel() for p in encoder.parameters()),
         sum(p.numel() for p in task.parameters()) - sum(p.numel() for p in encoder.parameters()),
         "+".join(names),
         len(train_idx),
+        "pairs" if cfg.text is not None else "molecules",
         len(valid_idx),
     )
     recorder = _LossRecorder(task)
     try:
-        result = train(task, loader, tc, run_dir=run_dir, resume=resume, evaluate=evaluate)
+        result = train(
+            task,
+            loader,
+            tc,
+            run_dir=run_dir,
+            resume=resume,
+            evaluate=evaluate,
+            param_groups=run.param_groups,
+        )
     finally:
         recorder.close()
     logger.info(
@@ -283,7 +443,7 @@ def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, A
         "world_size": dist.world_size(),
         "num_train": int(len(train_idx)),
         "num_valid": int(len(valid_idx)),
-        "corpus": corpus.info,
+        "corpus": run.info,
         "device": str(next(task.parameters()).device),
         "torch_threads": torch.get_num_threads(),
     }
@@ -293,18 +453,22 @@ def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, A
         if started_group:
             dist.cleanup()
         return summary
-    save_pretrained(
-        encoder,
-        run_dir / MODEL_DIR,
-        PretrainedEncoderConfig(encoder=cfg.model, objectives=tuple(names)),
-        meta={
-            "objectives": names,
-            "steps": result.final_step,
-            "corpus_molecules": int(len(train_idx)),
-            "corpus_sha256": [s["sha256"] for s in corpus.info["sources"]],
-            "pretrain_config": to_dict(cfg),
-        },
-    )
+    meta = {
+        "objectives": names,
+        "steps": result.final_step,
+        "corpus_molecules": int(len(train_idx)),
+        "corpus_sha256": [s.get("sha256") for s in run.info.get("sources", [])],
+        "pretrain_config": to_dict(cfg),
+    }
+    if cfg.text is not None:
+        encoder.save_pretrained(run_dir / MODEL_DIR, meta=meta)
+    else:
+        save_pretrained(
+            encoder,
+            run_dir / MODEL_DIR,
+            PretrainedEncoderConfig(encoder=cfg.model, objectives=tuple(names)),
+            meta=meta,
+        )
     from molgraphpt.evaluation.finetune import versions
 
     summary["versions"] = versions()

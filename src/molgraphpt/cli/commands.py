@@ -195,3 +195,65 @@ def _pretrain(args: argparse.Namespace) -> int:
         f"{res['molecules_per_s']:.0f} molecules/s; encoder in {res['model_dir']}"
     )
     return 0
+
+
+@_register
+def add_evaluate(sub: argparse._SubParsersAction) -> None:
+    """``molgraphpt evaluate retrieval --model DIR --pairs FILE ...`` (more evaluations later)."""
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a saved model (retrieval: molecule <-> text)",
+        description="Evaluate a saved model. Kinds: retrieval (text <-> molecule ranking).",
+    )
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    r = kinds.add_parser(
+        "retrieval",
+        help="text <-> molecule retrieval: MRR, Hits@1/10, Recall@20, KV-PLM accuracy",
+        description="Rank every molecule of a pool of (SMILES, text) pairs against every text "
+        "and back with a MolTextModel directory; write the metrics as JSON and print a table.",
+    )
+    r.add_argument("--model", required=True, help="MolTextModel.save_pretrained directory")
+    r.add_argument("--pairs", required=True, help="CSV / TSV / JSONL (.gz) of SMILES-text pairs")
+    r.add_argument("--smiles-col", default=None, help="SMILES column (guessed when omitted)")
+    r.add_argument("--text-col", default=None, help="text column (guessed when omitted)")
+    r.add_argument("--format", default=None, help="pairs format, e.g. lpm24_props (guessed)")
+    r.add_argument("--out", default=None, help="JSON file for the results")
+    r.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
+    r.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1 ...")
+    r.add_argument("--limit", type=int, default=None, help="use only the first N valid pairs")
+    r.add_argument(
+        "--dedupe",
+        action="store_true",
+        help="pairs with the same canonical SMILES do not compete with each other",
+    )
+    r.add_argument("--seed", type=int, default=0, help="seed of the KV-PLM in-batch groups")
+    r.set_defaults(handler=_evaluate_retrieval)
+
+
+def _evaluate_retrieval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from molgraphpt.evaluation.retrieval import evaluate_retrieval_file, format_table
+
+    results = evaluate_retrieval_file(
+        args.model,
+        args.pairs,
+        smiles_col=args.smiles_col,
+        text_col=args.text_col,
+        pair_format=args.format,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        device=args.device,
+        dedupe=args.dedupe,
+        seed=args.seed,
+    )
+    print(f"retrieval over {results['num_pairs']} pairs ({results['pairs']})")
+    print(format_table(results))
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps(results, indent=2, default=str))
+        os.replace(tmp, out)
+        print(f"results in {out}")
+    return 0

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from molgraphpt.errors import ConfigError
 from molgraphpt.models.graph.config import GraphEncoderConfig
+from molgraphpt.models.text import TextEncoderConfig
 from molgraphpt.objectives.base import TaskSpec
 from molgraphpt.training.config import TrainConfig
 
@@ -138,6 +139,24 @@ class FinetuneConfig:
 
 
 @dataclass(frozen=True)
+class PairSourceConfig:
+    """One file of molecule–text pairs (see :func:`molgraphpt.data.text.load_pairs`).
+
+    Args:
+        path: CSV / TSV / JSONL file (``.gz`` allowed) with a SMILES and a text column, or an
+            L+M-24 ``train_props.txt.gz`` file (phrases turned into text by templates).
+        format: ``auto`` (from the name), ``csv``, ``tsv``, ``jsonl`` or ``lpm24_props``.
+        smiles_col: SMILES column (guessed when None: ``smiles``, any case).
+        text_col: Text column (guessed when None: ``text``, ``description``, ``caption``).
+    """
+
+    path: str
+    format: str = "auto"
+    smiles_col: str | None = None
+    text_col: str | None = None
+
+
+@dataclass(frozen=True)
 class CorpusConfig:
     """The unlabelled corpus of ``molgraphpt pretrain`` (see :mod:`molgraphpt.data.corpus`).
 
@@ -158,9 +177,12 @@ class CorpusConfig:
         loader_workers: Background processes that collate batches.
         data_root: Folder that relative ``paths`` and ``exclude`` entries are resolved against;
             when None, ``$MOLGRAPHPT_DATA`` if set, else the current directory.
+        pairs: Molecule–text pair files, for runs with a ``text:`` encoder (instead of
+            ``paths``); graph objectives of such a run see the pairs' molecules.
     """
 
     paths: tuple[str, ...] = ()
+    pairs: tuple[PairSourceConfig, ...] = ()
     smiles_col: str | None = None
     exclude: tuple[str, ...] = ()
     max_molecules: int | None = None
@@ -181,6 +203,14 @@ class CorpusConfig:
         for key in ("subset_seed", "workers", "loader_workers"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"data.{key}", getattr(self, key), expected="an int >= 0")
+        if self.paths and self.pairs:
+            raise ConfigError(
+                "data.paths",
+                list(self.paths),
+                expected="either data.paths (unlabelled molecules) or data.pairs (molecule-text "
+                "pairs), not both",
+                hint="a molecule-text run trains its graph objectives on the pairs' molecules",
+            )
 
     def root(self) -> Path:
         """The folder relative paths are resolved against (see ``data_root``)."""
@@ -191,6 +221,49 @@ class CorpusConfig:
         """``path`` made absolute-or-rooted: kept if absolute, else joined to :meth:`root`."""
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else self.root() / candidate
+
+
+@dataclass(frozen=True)
+class MolTextOptions:
+    """Molecule–text parts of a pretraining run with a ``text:`` encoder.
+
+    Args:
+        proj_dim: Width of the shared embedding space (projection heads of both encoders).
+        temperature: Initial contrastive temperature (learnable as ``logit_scale``).
+        smiles_vocab_size: Train a SMILES BPE tokenizer of this many tokens on the training
+            pairs' SMILES and give the model a SMILES embedding table (``kvplm_mlm`` needs it);
+            0 for none.
+        smiles_max_length: SMILES tokens per molecule (with [CLS] and [SEP]).
+        freeze_graph: Keep the graph encoder fixed (e.g. a baseline that trains only the
+            projection heads; the text encoder is frozen with ``text.freeze_layers: -1``).
+        text_lr: Learning rate of the text encoder's trainable layers (pretrained transformers
+            want a smaller one than a GNN trained from scratch); None uses ``train.lr``.
+    """
+
+    proj_dim: int = 256
+    temperature: float = 0.07
+    smiles_vocab_size: int = 0
+    smiles_max_length: int = 64
+    freeze_graph: bool = False
+    text_lr: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.text_lr is not None and not 0.0 < self.text_lr < float("inf"):
+            raise ConfigError("moltext.text_lr", self.text_lr, expected="a number > 0 or null")
+        if self.proj_dim < 1:
+            raise ConfigError("moltext.proj_dim", self.proj_dim, expected="an int >= 1")
+        if not 0.0 < self.temperature < float("inf"):
+            raise ConfigError("moltext.temperature", self.temperature, expected="a number > 0")
+        if self.smiles_vocab_size < 0:  # the tokenizer checks its own minimum (its alphabet)
+            raise ConfigError(
+                "moltext.smiles_vocab_size",
+                self.smiles_vocab_size,
+                expected="0 (no SMILES tokenizer) or a vocabulary size",
+            )
+        if self.smiles_max_length < 3:
+            raise ConfigError(
+                "moltext.smiles_max_length", self.smiles_max_length, expected="an int >= 3"
+            )
 
 
 def _default_pretrain_train() -> TrainConfig:
@@ -219,6 +292,11 @@ class PretrainConfig:
             written every ``train.save_every`` steps.
         valid_fraction: Share of the selected corpus held out to report the pretraining loss on
             (at every evaluation point, ``train.eval_every``); 0 holds out nothing.
+        text: The text encoder of a molecule–text run (None: a graph-only run). With it, the
+            data are ``data.pairs`` and ``model/`` is a ``MolTextModel`` checkpoint.
+        moltext: Projection, temperature and SMILES tokenizer options of a molecule–text run.
+        init: Checkpoint directory whose graph encoder initialises ``model`` (any checkpoint
+            ``finetune model.init`` accepts), e.g. a graph-pretrained ``RUN_DIR/model``.
     """
 
     run_dir: str = "runs/pretrain"
@@ -231,8 +309,25 @@ class PretrainConfig:
     objectives: tuple[TaskSpec, ...] = (TaskSpec("attr_mask"),)
     train: TrainConfig = field(default_factory=_default_pretrain_train)
     valid_fraction: float = 0.0
+    text: TextEncoderConfig | None = None
+    moltext: MolTextOptions = field(default_factory=MolTextOptions)
+    init: str | None = None
 
     def __post_init__(self) -> None:
+        if self.text is not None and not self.data.pairs:
+            raise ConfigError(
+                "data.pairs",
+                [],
+                expected="molecule-text pair files for a run with a text encoder",
+                hint="e.g. data.pairs: [{path: chebi20/validation.txt}]",
+            )
+        if self.text is None and self.data.pairs:
+            raise ConfigError(
+                "text",
+                None,
+                expected="a text encoder for a run on data.pairs",
+                hint="add text: {name_or_path: minilm-l6-offline}",
+            )
         if not self.objectives:
             raise ConfigError("objectives", [], expected="at least one objective, e.g. attr_mask")
         seen: set[str] = set()

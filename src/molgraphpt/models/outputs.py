@@ -18,3 +18,21 @@ class GraphEncoderOutput:
 
     node: Tensor
     graph: Tensor
+
+
+@dataclass
+class TextEncoderOutput:
+    """Output of a text encoder (:class:`~molgraphpt.models.text.TextEncoder`).
+
+    Attributes:
+        tokens: Last hidden states ``[batch, seq_len, hidden_size]`` (padding positions included;
+            mask them with ``attention_mask``).
+        pooled: Sequence representations ``[batch, hidden_size]`` (``[CLS]`` state or the
+            mask-aware mean of ``tokens``, per the encoder's ``pooling``).
+        attention_mask: ``[batch, seq_len]`` int64, 1 for real tokens and 0 for padding (all ones
+            when the caller gave no mask).
+    """
+
+    tokens: Tensor
+    pooled: Tensor
+    attention_mask: Tensor | None = None

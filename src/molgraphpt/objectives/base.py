@@ -35,6 +35,9 @@ class PretrainTask(nn.Module):
 
     config_cls: ClassVar[type]
     requires: ClassVar[frozenset[str]] = frozenset({"graph"})
+    #: What the objective is built around: ``"graph"`` (the graph encoder) or ``"moltext"``
+    #: (the whole :class:`~molgraphpt.models.moltext.MolTextModel`: graph + text encoders).
+    borrows: ClassVar[str] = "graph"
 
     def loss(self, batch: MolTextBatch) -> TaskOutput:
         """Compute the objective on ``batch``."""

@@ -94,7 +94,8 @@ def build_task(spec: TaskSpec, encoder: nn.Module) -> PretrainTask:
 
     Args:
         spec: Name and params (the weight is not used here).
-        encoder: The module the objective borrows (the graph encoder for graph objectives).
+        encoder: The run's graph encoder, or its molecule–text model (see
+            :func:`borrowed_encoder`).
 
     Returns:
         The objective, with all its parameters created.
@@ -104,7 +105,31 @@ def build_task(spec: TaskSpec, encoder: nn.Module) -> PretrainTask:
         ConfigError: An option value is invalid.
     """
     cls = TASKS.get(spec.name)
-    return cls(encoder, build_task_config(spec))
+    return cls(borrowed_encoder(cls, spec.name, encoder), build_task_config(spec))
+
+
+def borrowed_encoder(cls: type[PretrainTask], name: str, encoder: nn.Module) -> nn.Module:
+    """What objective ``cls`` is built around, taken from the run's ``encoder``.
+
+    ``encoder`` is a graph encoder (graph-only runs) or a molecule–text model (with ``graph``
+    and ``text`` attributes). Graph objectives get the graph encoder in both cases; molecule–text
+    objectives need the molecule–text model.
+
+    Raises:
+        ConfigError: A text objective in a run without a text encoder.
+    """
+    is_moltext = hasattr(encoder, "graph") and hasattr(encoder, "text")
+    if cls.borrows == "moltext":
+        if not is_moltext or encoder.text is None:
+            raise ConfigError(
+                "objectives",
+                name,
+                expected="a run with a text encoder for a molecule-text objective",
+                hint="add a text: section (e.g. text: {name_or_path: minilm-l6-offline}) and "
+                "pair data (data.pairs) to the config",
+            )
+        return encoder
+    return encoder.graph if is_moltext else encoder
 
 
 def build_objectives(specs: Iterable[TaskSpec], encoder: nn.Module) -> WeightedObjectives:

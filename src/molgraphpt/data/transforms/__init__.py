@@ -42,9 +42,13 @@ from molgraphpt.data.transforms.masking import (
     mask_atoms,
     mask_attributes,
 )
+from molgraphpt.data.transforms.tokens import IGNORE_INDEX, MaskedTokens, mask_tokens
 
 __all__ = [
     "AUGMENTATIONS",
+    "IGNORE_INDEX",
+    "MaskedTokens",
+    "mask_tokens",
     "MASK_BOND_TYPE",
     "ContextPair",
     "MaskedGraph",

@@ -1,0 +1,465 @@
+"""A graph encoder and a text encoder projected into one embedding space (CLIP-style).
+
+:class:`MolTextModel` holds a :class:`~molgraphpt.models.graph.GraphEncoder`, a
+:class:`~molgraphpt.models.text.TextEncoder`, a projection head per modality, a learnable
+``logit_scale`` and, for KV-PLM-style training on SMILES tokens, an optional SMILES embedding table
+of the text transformer's width. Losses live in :mod:`molgraphpt.objectives`.
+
+Checkpoint directory written by :meth:`MolTextModel.save_pretrained` (atomically: into a temporary
+sibling directory, then renamed into place)::
+
+    config.yaml            MolTextConfig: top-level graph: (GraphEncoderConfig), text:, ...
+    model.safetensors      every tensor except the text transformer's (text.model.*); the graph
+                           encoder under the prefix "graph.", so `molgraphpt finetune
+                           model.init=DIR` initialises a property model from it unchanged
+    text/                  the Hugging Face model + tokenizer (loadable with a bare AutoModel)
+    smiles_tokenizer.json  the SMILES tokenizer, when the model has one
+    meta.json              provenance
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+import yaml
+from torch import Tensor, nn
+
+from molgraphpt.chem.graph import smiles_to_graph
+from molgraphpt.errors import CheckpointError, ConfigError, InvalidSmilesError
+from molgraphpt.models.graph import GraphEncoder, GraphEncoderConfig, build_graph_encoder
+from molgraphpt.models.serialization import (
+    CONFIG_NAME,
+    FORMAT_VERSION,
+    META_NAME,
+    WEIGHTS_NAME,
+    _check_replaceable,
+    _contiguous_unshared,
+    _fsync,
+    _mismatches,
+    _plain,
+    _replace_dir,
+    load_config,
+    load_state,
+)
+from molgraphpt.models.text import TextEncoder, TextEncoderConfig
+
+if TYPE_CHECKING:
+    from torch_geometric.data import Data
+
+    from molgraphpt.chem.smiles_tokenizer import SmilesTokenizer
+
+TEXT_DIR = "text"
+SMILES_TOKENIZER_NAME = "smiles_tokenizer.json"
+#: State-dict prefix of the text transformer; its weights are saved in ``text/``, not here.
+TEXT_PREFIX = "text.model."
+#: Upper bound of ``logit_scale`` (CLIP): the softmax temperature never drops below 1/100.
+MAX_LOGIT_SCALE = math.log(100.0)
+PROJECTIONS: tuple[str, ...] = ("linear", "mlp")
+
+
+@dataclass(frozen=True)
+class MolTextConfig:
+    """Architecture of a molecule–text model.
+
+    Args:
+        graph: Graph encoder architecture.
+        text: Text encoder (which model, pooling, freezing).
+        proj_dim: Width of the shared embedding space.
+        projection: Projection head of each modality: ``"linear"`` (one ``Linear``, as CLIP) or
+            ``"mlp"`` (``Linear(d, d) - GELU - Linear(d, proj_dim)``, ``d`` the encoder width).
+        temperature: Initial softmax temperature; ``logit_scale = log(1 / temperature)`` is
+            learned and :meth:`MolTextModel.scale` clamps it to at most ``log(100)``, so
+            ``temperature`` must be at least 0.01.
+        smiles_vocab_size: Rows of the SMILES token embedding table fed to the text transformer
+            (KV-PLM); ``0`` for none. Must equal the SMILES tokenizer's ``vocab_size``.
+
+    Raises:
+        ConfigError: A value is out of range.
+    """
+
+    graph: GraphEncoderConfig = field(default_factory=GraphEncoderConfig)
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    proj_dim: int = 256
+    projection: Literal["linear", "mlp"] = "linear"
+    temperature: float = 0.07
+    smiles_vocab_size: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.graph, GraphEncoderConfig):
+            raise ConfigError("model.graph", self.graph, expected="a GraphEncoderConfig")
+        if not isinstance(self.text, TextEncoderConfig):
+            raise ConfigError("model.text", self.text, expected="a TextEncoderConfig")
+        if not _is_int(self.proj_dim) or self.proj_dim < 1:
+            raise ConfigError("model.proj_dim", self.proj_dim, expected="an integer >= 1")
+        if self.projection not in PROJECTIONS:
+            raise ConfigError(
+                "model.projection", self.projection, expected=f"one of {', '.join(PROJECTIONS)}"
+            )
+        temperature = self.temperature
+        if (
+            not isinstance(temperature, (int, float))
+            or isinstance(temperature, bool)
+            or not 0.01 <= temperature < math.inf
+        ):
+            raise ConfigError(
+                "model.temperature",
+                temperature,
+                expected="a float >= 0.01 (the logit scale is clamped to 100)",
+            )
+        if not _is_int(self.smiles_vocab_size) or self.smiles_vocab_size < 0:
+            raise ConfigError(
+                "model.smiles_vocab_size",
+                self.smiles_vocab_size,
+                expected="an integer >= 0 (0: no SMILES embedding table)",
+            )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class ProjectionHead(nn.Module):
+    """Map encoder outputs ``[batch, in_dim]`` into the shared space ``[batch, out_dim]``.
+
+    Args:
+        in_dim: Encoder width.
+        out_dim: Shared embedding width.
+        kind: ``"linear"`` or ``"mlp"`` (see :class:`MolTextConfig`).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, kind: str = "linear") -> None:
+        super().__init__()
+        if kind == "linear":
+            self.net = nn.Sequential(nn.Linear(in_dim, out_dim))
+        elif kind == "mlp":
+            self.net = nn.Sequential(
+                nn.Linear(in_dim, in_dim), nn.GELU(), nn.Linear(in_dim, out_dim)
+            )
+        else:
+            raise ConfigError("model.projection", kind, expected=f"one of {', '.join(PROJECTIONS)}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Project ``[batch, in_dim]`` to ``[batch, out_dim]`` (not normalised)."""
+        return self.net(x)
+
+
+class MolTextModel(nn.Module):
+    """Graph and text encoders with projection heads into one space and a learnable scale.
+
+    Build it with :meth:`build` (loads the text model) or :meth:`from_pretrained`.
+
+    Args:
+        cfg: Model configuration.
+        graph: The graph encoder (``output_dim`` wide).
+        text: The text encoder (``hidden_size`` wide).
+        smiles_tokenizer: Tokenizer of the SMILES embedding table, or ``None``.
+
+    Attributes:
+        cfg: The configuration.
+        graph: Graph encoder (state-dict prefix ``"graph."``).
+        text: Text encoder (prefix ``"text."``; the transformer is ``"text.model."``).
+        graph_proj: ``graph.output_dim -> proj_dim``.
+        text_proj: ``text.hidden_size -> proj_dim``.
+        logit_scale: Scalar parameter, ``log(1 / temperature)`` at initialisation.
+        smiles_embeddings: ``nn.Embedding(smiles_vocab_size, text.hidden_size)`` or ``None``.
+        smiles_tokenizer: The SMILES tokenizer or ``None`` (not a module; saved as JSON).
+
+    Raises:
+        ConfigError: ``smiles_tokenizer`` does not match ``cfg.smiles_vocab_size``.
+    """
+
+    def __init__(
+        self,
+        cfg: MolTextConfig,
+        graph: GraphEncoder,
+        text: TextEncoder,
+        smiles_tokenizer: SmilesTokenizer | None = None,
+    ) -> None:
+        super().__init__()
+        if smiles_tokenizer is not None and smiles_tokenizer.vocab_size != cfg.smiles_vocab_size:
+            raise ConfigError(
+                "model.smiles_vocab_size",
+                cfg.smiles_vocab_size,
+                expected=f"the SMILES tokenizer's vocab_size={smiles_tokenizer.vocab_size}",
+            )
+        self.cfg = cfg
+        self.graph = graph
+        self.text = text
+        self.graph_proj = ProjectionHead(int(graph.output_dim), cfg.proj_dim, cfg.projection)
+        self.text_proj = ProjectionHead(text.hidden_size, cfg.proj_dim, cfg.projection)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.temperature)))
+        self.smiles_embeddings: nn.Embedding | None = None
+        if cfg.smiles_vocab_size:
+            self.smiles_embeddings = nn.Embedding(cfg.smiles_vocab_size, text.hidden_size)
+            std = float(getattr(text.model.config, "initializer_range", 0.02))
+            nn.init.normal_(self.smiles_embeddings.weight, std=std)
+        self.smiles_tokenizer = smiles_tokenizer
+
+    @classmethod
+    def build(
+        cls,
+        cfg: MolTextConfig,
+        *,
+        text_encoder: TextEncoder | None = None,
+        smiles_tokenizer: SmilesTokenizer | None = None,
+    ) -> MolTextModel:
+        """Build a model with a fresh graph encoder.
+
+        Args:
+            cfg: Configuration.
+            text_encoder: An already loaded text encoder; default
+                ``TextEncoder.from_config(cfg.text)``. When given, its ``cfg`` replaces
+                ``cfg.text`` (so a saved checkpoint records the encoder actually used).
+            smiles_tokenizer: Tokenizer for the SMILES embedding table.
+        """
+        if text_encoder is None:
+            text_encoder = TextEncoder.from_config(cfg.text)
+        elif text_encoder.cfg != cfg.text:
+            cfg = replace(cfg, text=text_encoder.cfg)
+        return cls(cfg, build_graph_encoder(cfg.graph), text_encoder, smiles_tokenizer)
+
+    # -------------------------------------------------------------------------- embeddings
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the parameters."""
+        return self.logit_scale.device
+
+    def scale(self) -> Tensor:
+        """``exp(logit_scale)`` with ``logit_scale`` clamped to at most ``log(100)`` (scalar)."""
+        return self.logit_scale.clamp(max=MAX_LOGIT_SCALE).exp()
+
+    @property
+    def temperature(self) -> float:
+        """Current softmax temperature, ``1 / scale()``."""
+        return float(1.0 / self.scale().detach())
+
+    def embed_graphs(self, graph: Any) -> Tensor:
+        """Embed a PyG batch of molecular graphs: ``[num_graphs, proj_dim]``, L2-normalised."""
+        return F.normalize(self.graph_proj(self.graph(graph).graph), dim=-1)
+
+    def embed_texts(self, text: dict[str, Tensor]) -> Tensor:
+        """Embed tokenized texts: ``[batch, proj_dim]``, L2-normalised.
+
+        Args:
+            text: ``input_ids`` and ``attention_mask`` ``[batch, seq_len]`` (as returned by
+                ``self.text.tokenize``), optionally ``token_type_ids``.
+        """
+        out = self.text(
+            text["input_ids"],
+            text.get("attention_mask"),
+            token_type_ids=text.get("token_type_ids"),
+        )
+        return F.normalize(self.text_proj(out.pooled), dim=-1)
+
+    @torch.no_grad()
+    def encode_smiles(self, smiles: Sequence[str] | str, batch_size: int = 256) -> Tensor:
+        """Embed SMILES through the graph tower, in eval mode and without gradients.
+
+        Every SMILES is featurized with :func:`~molgraphpt.chem.graph.smiles_to_graph` first, so
+        an invalid one fails before any work is done.
+
+        Args:
+            smiles: The SMILES (a single string is one).
+            batch_size: Molecules per forward pass.
+
+        Returns:
+            ``[len(smiles), proj_dim]`` float32 on the CPU, L2-normalised, in input order.
+
+        Raises:
+            InvalidSmilesError: A SMILES RDKit cannot parse; the message names it and its index.
+        """
+        smiles = [smiles] if isinstance(smiles, str) else list(smiles)
+        _check_batch_size(batch_size)
+        graphs = [_graph_data(s, index) for index, s in enumerate(smiles)]
+        from torch_geometric.data import Batch
+
+        return self._encode(
+            graphs,
+            batch_size,
+            lambda chunk: self.embed_graphs(Batch.from_data_list(chunk).to(self.device)),
+        )
+
+    @torch.no_grad()
+    def encode_texts(self, texts: Sequence[str] | str, batch_size: int = 64) -> Tensor:
+        """Embed texts through the text tower, in eval mode and without gradients.
+
+        Args:
+            texts: The texts (a single string is one); truncated to ``cfg.text.max_length``.
+            batch_size: Texts per forward pass.
+
+        Returns:
+            ``[len(texts), proj_dim]`` float32 on the CPU, L2-normalised, in input order.
+        """
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        _check_batch_size(batch_size)
+        return self._encode(
+            texts,
+            batch_size,
+            lambda chunk: self.embed_texts(_to(self.text.tokenize(chunk), self.device)),
+        )
+
+    def _encode(
+        self, items: list[Any], batch_size: int, embed: Callable[[list[Any]], Tensor]
+    ) -> Tensor:
+        """Run ``embed`` on chunks of ``items`` (moved to the model's device) in eval mode."""
+        if not items:
+            return torch.zeros(0, self.cfg.proj_dim)
+        was_training = self.training
+        self.eval()
+        try:
+            out = []
+            for start in range(0, len(items), batch_size):
+                out.append(embed(items[start : start + batch_size]).float().cpu())
+            return torch.cat(out)
+        finally:
+            self.train(was_training)
+
+    # ------------------------------------------------------------------------ checkpoints
+
+    def save_pretrained(
+        self, directory: str | os.PathLike[str], *, meta: dict | None = None
+    ) -> Path:
+        """Write the checkpoint directory described in the module docstring, atomically.
+
+        Args:
+            directory: Target directory; an existing checkpoint there is replaced as a whole.
+            meta: Extra JSON-serializable provenance merged into ``meta.json``.
+
+        Returns:
+            The checkpoint directory.
+
+        Raises:
+            CheckpointError: ``directory`` exists and is not a checkpoint, or ``meta`` is not
+                JSON-serializable or uses a reserved key.
+        """
+        from safetensors.torch import save_file
+
+        from molgraphpt import __version__
+
+        target = Path(directory)
+        _check_replaceable(target)
+        state = _contiguous_unshared(
+            {k: v for k, v in self.state_dict().items() if not k.startswith(TEXT_PREFIX)}
+        )
+        info = {
+            "format_version": FORMAT_VERSION,
+            "molgraphpt_version": __version__,
+            "torch_version": torch.__version__,
+            "model_class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "config_class": f"{type(self.cfg).__module__}.{type(self.cfg).__qualname__}",
+            "num_parameters": sum(p.numel() for p in self.parameters()),
+            "text_dir": TEXT_DIR,
+            "smiles_tokenizer": SMILES_TOKENIZER_NAME
+            if self.smiles_tokenizer is not None
+            else None,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        clash = sorted(set(meta or {}) & set(info))
+        if clash:
+            raise CheckpointError(f"cannot save {target}: meta keys {clash} are reserved")
+        try:
+            meta_text = json.dumps({**info, **(meta or {})}, indent=2)
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(
+                f"cannot save {target}: meta is not JSON-serializable: {err}"
+            ) from err
+        config_text = yaml.safe_dump(_plain(asdict(self.cfg)), sort_keys=False)
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            (tmp / CONFIG_NAME).write_text(config_text)
+            save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+            self.text.save(tmp / TEXT_DIR)
+            if self.smiles_tokenizer is not None:
+                self.smiles_tokenizer.save(tmp / SMILES_TOKENIZER_NAME)
+            (tmp / META_NAME).write_text(meta_text + "\n")
+            for path in tmp.rglob("*"):
+                if path.is_file():
+                    _fsync(path)
+            _replace_dir(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike[str]) -> MolTextModel:
+        """Load a directory written by :meth:`save_pretrained`; the model is on the CPU, in eval.
+
+        Raises:
+            CheckpointError: Files are missing or unreadable, or the weights do not fit the
+                configuration.
+        """
+        path = Path(directory)
+        if not path.is_dir():
+            what = "is not a directory" if path.exists() else "does not exist"
+            raise CheckpointError(f"checkpoint directory {path} {what}")
+        missing = [
+            name
+            for name in (CONFIG_NAME, WEIGHTS_NAME, f"{TEXT_DIR}/config.json")
+            if not (path / name).is_file()
+        ]
+        if missing:
+            raise CheckpointError(
+                f"{path} is not a molecule-text checkpoint: missing {', '.join(missing)} "
+                "(written by MolTextModel.save_pretrained)"
+            )
+        cfg = load_config(path, MolTextConfig)
+        text = TextEncoder.load(path / TEXT_DIR, cfg.text)
+        smiles_tokenizer = None
+        if (path / SMILES_TOKENIZER_NAME).is_file():
+            from molgraphpt.chem.smiles_tokenizer import SmilesTokenizer
+
+            try:
+                smiles_tokenizer = SmilesTokenizer.load(path / SMILES_TOKENIZER_NAME)
+            except (OSError, ValueError) as err:
+                raise CheckpointError(f"cannot read the SMILES tokenizer of {path}: {err}") from err
+        model = cls(cfg, build_graph_encoder(cfg.graph), text, smiles_tokenizer)
+        state = load_state(path)
+        expected = {k: v for k, v in model.state_dict().items() if not k.startswith(TEXT_PREFIX)}
+        problems = _mismatches(expected, state)
+        if problems:
+            raise CheckpointError(
+                f"weights in {path / WEIGHTS_NAME} do not match {cls.__name__}: {problems}"
+            )
+        model.load_state_dict(state, strict=False)
+        model.eval()
+        return model
+
+
+def _to(tensors: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    return {key: value.to(device) for key, value in tensors.items()}
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ConfigError("batch_size", batch_size, expected="an integer >= 1")
+
+
+def _graph_data(smiles: str, index: int) -> Data:
+    """PyG ``Data`` of one SMILES (int64 OGB features), naming its index when it is invalid."""
+    from torch_geometric.data import Data
+
+    try:
+        graph = smiles_to_graph(smiles)
+    except InvalidSmilesError as err:
+        raise err.at(row=index, source="the SMILES given to MolTextModel.encode_smiles") from None
+    return Data(
+        x=torch.from_numpy(graph.x).long(),
+        edge_index=torch.from_numpy(graph.edge_index).long(),
+        edge_attr=torch.from_numpy(graph.edge_attr).long(),
+        num_nodes=graph.num_nodes,
+    )
