@@ -226,12 +226,7 @@ def pairs_from_config(cfg: CorpusConfig) -> PairDataset:
 
 def _moltext_run(cfg: PretrainConfig, run_dir: Path, *, resumed: bool, main: bool) -> _Run:
     pairs = pairs_from_config(cfg.data)
-    index = select_subset(
-        len(pairs.texts),
-        fraction=cfg.data.fraction,
-        max_molecules=cfg.data.max_molecules,
-        seed=cfg.data.subset_seed,
-    )
+    index = _pair_subset(pairs, cfg.data)
     train_idx, valid_idx = _holdout(index, cfg.valid_fraction, cfg.data.subset_seed)
     tc, opts = cfg.train, cfg.moltext
     smiles_tokenizer = None
@@ -304,6 +299,34 @@ def _module_paths(root: nn.Module, sub: nn.Module) -> list[str]:
     if not any(p.requires_grad for p in sub.parameters()):
         return []
     return [path for path, module in root.named_modules() if module is sub][:1]
+
+
+def _pair_subset(pairs: PairDataset, data: CorpusConfig) -> np.ndarray:
+    """Sorted positions ``[k]`` of the pairs a run uses.
+
+    Each source is first capped at its ``max_pairs``, then ``fraction`` / ``max_molecules`` apply
+    to the rest; every subset is seeded by ``subset_seed``.
+    """
+    keep = np.arange(len(pairs), dtype=np.int64)
+    capped = [i for i, src in enumerate(data.pairs) if src.max_pairs is not None]
+    if capped:
+        parts = []
+        for i, src in enumerate(data.pairs):
+            rows = keep[pairs.source_ids == i]
+            if src.max_pairs is not None and src.max_pairs < len(rows):
+                sub = select_subset(
+                    len(rows), max_molecules=src.max_pairs, seed=data.subset_seed + i
+                )
+                rows = rows[sub]
+            parts.append(rows)
+        keep = np.sort(np.concatenate(parts))
+    chosen = select_subset(
+        len(keep),
+        fraction=data.fraction,
+        max_molecules=data.max_molecules,
+        seed=data.subset_seed,
+    )
+    return keep[chosen]
 
 
 def _holdout(index: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -166,3 +166,16 @@ def test_the_shipped_moltext_config_loads():
     assert cfg.text is not None and cfg.text.name_or_path == "minilm-l6-offline"
     assert {s.name for s in cfg.objectives} >= {"mol_text_contrastive", "kvplm_mlm"}
     assert "chebi20/test.txt" in cfg.data.exclude
+
+
+@pytest.mark.integration
+def test_max_pairs_caps_one_source_and_keeps_the_other_whole(tmp_path, tiny_text_dir):
+    cfg = load_pretrain_config(
+        TINY,
+        overrides(tmp_path, tiny_text_dir, "train.max_steps=1", "valid_fraction=0.0")
+        + ["data.pairs.1.max_pairs=20", "objectives=[{name: mol_text_contrastive}]"]
+        + ["moltext.smiles_vocab_size=0"],
+    )
+    info = run_pretraining(cfg)
+    per_source = [s["num_pairs"] for s in info["corpus"]["sources"]]
+    assert info["num_train"] == per_source[0] + 20 and per_source[1] > 20

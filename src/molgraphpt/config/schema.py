@@ -148,12 +148,19 @@ class PairSourceConfig:
         format: ``auto`` (from the name), ``csv``, ``tsv``, ``jsonl`` or ``lpm24_props``.
         smiles_col: SMILES column (guessed when None: ``smiles``, any case).
         text_col: Text column (guessed when None: ``text``, ``description``, ``caption``).
+        max_pairs: Use at most this many pairs of this source (a seeded random subset, e.g. to
+            subsample a large weakly-labelled source while keeping a small curated one whole).
     """
 
     path: str
     format: str = "auto"
     smiles_col: str | None = None
     text_col: str | None = None
+    max_pairs: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_pairs is not None and self.max_pairs < 1:
+            raise ConfigError("data.pairs.max_pairs", self.max_pairs, expected="an int >= 1")
 
 
 @dataclass(frozen=True)

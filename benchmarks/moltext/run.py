@@ -1,0 +1,433 @@
+"""Molecule–text pretraining rows (a)–(e), evaluated by ChEBI-20 test retrieval and MoleculeNet.
+
+    # CPU (see README.md for the budget used and its wall time)
+    python benchmarks/moltext/run.py --data-root ../shared/data --cache-dir runs/cache \\
+        --budget-steps 300 --batch-size 64 --max-lpm24 40000 \\
+        --graph-pretraining runs/bench_pretraining --finetune-rows d --finetune-epochs 5
+    # GPU: more steps, all pairs, all rows fine-tuned
+    python benchmarks/moltext/run.py --device cuda --budget-steps 5000 --max-lpm24 0 \\
+        --finetune-rows a,b,c,d,e
+
+Rows, one protocol (``configs/pretrain/moltext.yaml``: GIN 5x300 + offline MiniLM-L6, L+M-24 +
+ChEBI-20 validation pairs with ChEBI-20 test and the MoleculeNet sets excluded, 2% held out):
+
+* ``a`` — graph encoder random and frozen, MiniLM frozen: only the projections (and the
+  temperature) are trained by the contrastive loss;
+* ``b`` — ``mol_text_contrastive`` only (GIN and the top MiniLM layers trained);
+* ``c`` — ``b`` + ``kvplm_mlm`` (SMILES BPE as a second language);
+* ``d`` — ``c`` + the best graph objective of ``benchmarks/pretraining`` (read from
+  ``benchmarks/results/pretraining.json`` unless ``--graph-objective`` is given);
+* ``e`` — ``d`` with the GIN initialised from that objective's graph-pretrained checkpoint
+  (``<--graph-pretraining>/pretrain/f1/<objective>/model``).
+
+Every row pretrains for the same ``--budget-steps`` x ``--batch-size`` pairs, then its
+``model/`` is evaluated on the 3,300 ChEBI-20 test pairs (both directions, the whole pool;
+KV-PLM's 64-candidate accuracy). Rows in ``--finetune-rows`` have their graph encoder fine-tuned
+on the 6 small MoleculeNet sets with the protocol of ``benchmarks/pretraining`` (same epochs and
+seeds; its ``none`` runs are reused as the control when the protocol is identical).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))
+from common import (  # noqa: E402
+    SIX,
+    data_root,
+    finetune_job,
+    machine,
+    today,
+    update_results_md,
+    versions,
+    write_json,
+)
+
+SECTION = "Molecule-text pretraining and ChEBI-20 retrieval (benchmarks/moltext)"
+CONFIG = REPO / "configs" / "pretrain" / "moltext.yaml"
+ROWS = {
+    "a": "random GIN (frozen) + MiniLM frozen + trained projections",
+    "b": "contrastive only",
+    "c": "contrastive + kvplm_mlm",
+    "d": "contrastive + kvplm_mlm + best graph objective",
+    "e": "(d) initialised from the graph-pretrained GIN",
+}
+# Text2Mol (Edwards, Zhai, Ji, EMNLP 2021), ChEBI-20 test queries (text -> molecule) against all
+# 33,010 ChEBI-20 molecules, models trained on the 26,407 ChEBI-20 training pairs; figures as
+# listed for the paper on paperswithcode ("cross-modal-retrieval-on-chebi-20").
+PUBLISHED = {
+    "Text2Mol MLP1 (SciBERT)": {"mrr": 0.372, "hits1": 0.224, "hits10": 0.686, "mean_rank": 30.38},
+    "Text2Mol GCN2 (SciBERT)": {"mrr": 0.371, "hits1": 0.223, "hits10": 0.689, "mean_rank": 41.90},
+    "Text2Mol ensemble": {"mrr": 0.499, "hits1": 0.344, "hits10": 0.811, "mean_rank": 20.21},
+}
+TARGET_MRR = 0.50
+TARGET_GAIN = 3.0
+
+log = logging.getLogger("bench.moltext")
+
+
+def row_overrides(row: str, graph_objective: str, graph_init: str | None) -> list[str]:
+    contrastive = {"name": "mol_text_contrastive", "weight": 1.0}
+    kvplm = {"name": "kvplm_mlm", "weight": 0.5}
+    graph = {"name": graph_objective, "weight": 0.5}
+    objectives = {
+        "a": [contrastive],
+        "b": [contrastive],
+        "c": [contrastive, kvplm],
+        "d": [contrastive, kvplm, graph],
+        "e": [contrastive, kvplm, graph],
+    }[row]
+    out = [f"objectives={json.dumps(objectives)}"]
+    if row == "a":
+        out += ["text.freeze_layers=-1", "moltext.freeze_graph=true"]
+    if row in ("a", "b"):
+        out += ["moltext.smiles_vocab_size=0"]
+    if row == "e":
+        if not graph_init:
+            raise SystemExit("row e needs a graph-pretrained checkpoint (--graph-pretraining)")
+        out.append(f"init={graph_init}")
+    return out
+
+
+def pretrain_row(job: dict) -> dict:
+    """Pretrain one row in its own process (its peak RSS is its own); resumable."""
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s [moltext {job['row']}] %(message)s"
+    )
+    import torch
+
+    torch.set_num_threads(job["threads"])
+    from molgraphpt.config.schema import load_pretrain_config
+    from molgraphpt.pretrain import MODEL_DIR, run_pretraining
+
+    run_dir = Path(job["run_dir"])
+    done = run_dir / "pretrain.json"
+    if done.exists() and (run_dir / MODEL_DIR).is_dir():
+        summary = json.loads(done.read_text())
+        if summary["steps"] == job["steps"]:
+            return {**summary, "skipped": True}
+    cfg = load_pretrain_config(CONFIG, job["overrides"])
+    cuda = torch.cuda.is_available() and cfg.train.device.startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    summary = run_pretraining(cfg, resume=True)
+    summary["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None
+    summary["skipped"] = False
+    return summary
+
+
+def retrieval_row(job: dict) -> dict:
+    import torch
+
+    torch.set_num_threads(job["threads"])
+    from molgraphpt.evaluation.retrieval import evaluate_retrieval_file
+
+    out = Path(job["run_dir"]) / "retrieval_chebi20_test.json"
+    if out.exists():
+        return json.loads(out.read_text())
+    res = evaluate_retrieval_file(
+        Path(job["run_dir"]) / "model",
+        job["pairs"],
+        smiles_col="SMILES",
+        text_col="description",
+        pair_format="tsv",
+        batch_size=64,
+        device=job["device"],
+    )
+    out.write_text(json.dumps(res, indent=2, default=str))
+    return res
+
+
+def best_graph_objective(path: Path) -> tuple[str, float | None]:
+    data = json.loads(path.read_text())
+    rows = {k: v.get("average") for k, v in data["rows"].items() if k != "none"}
+    rows = {k: v for k, v in rows.items() if v is not None}
+    if not rows:
+        raise SystemExit(f"{path} has no pretrained rows: pass --graph-objective")
+    best = max(rows, key=rows.get)
+    return best, rows[best]
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--rows", default="a,b,c,d,e")
+    p.add_argument("--budget-steps", type=int, default=300)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument(
+        "--max-lpm24", type=int, default=40000, help="L+M-24 pairs used (0 = all 160,560)"
+    )
+    p.add_argument("--text-max-length", type=int, default=64)
+    p.add_argument("--freeze-layers", type=int, default=4, help="MiniLM layers kept frozen")
+    p.add_argument("--graph-objective", default=None)
+    p.add_argument("--graph-pretraining", default="runs/bench_pretraining")
+    p.add_argument("--finetune-rows", default="d")
+    p.add_argument("--finetune-epochs", type=int, default=5)
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--parallel", type=int, default=2, help="fine-tuning processes")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", default="runs/bench_moltext")
+    p.add_argument("--cache-dir", default=None)
+    return p.parse_args()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = parse_args()
+    root = data_root(args.data_root).resolve()
+    out = Path(args.out).resolve()
+    rows = [r for r in args.rows.split(",") if r]
+    cores = os.cpu_count() or 1
+    threads = args.threads or cores
+    cache = str(Path(args.cache_dir).resolve()) if args.cache_dir else None
+    graph_results = REPO / "benchmarks" / "results" / "pretraining.json"
+    graph_objective, graph_avg = args.graph_objective, None
+    if graph_objective is None:
+        graph_objective, graph_avg = best_graph_objective(graph_results)
+    graph_init = str(
+        Path(args.graph_pretraining).resolve() / "pretrain" / "f1" / graph_objective / "model"
+    )
+    base = [
+        f"data.data_root={root}",
+        f"train.max_steps={args.budget_steps}",
+        f"train.batch_size={args.batch_size}",
+        f"train.device={args.device}",
+        f"train.num_threads={threads}",
+        "train.progress=false",
+        f"text.max_length={args.text_max_length}",
+        f"text.freeze_layers={args.freeze_layers}",
+        f"train.warmup_steps={max(1, args.budget_steps // 10)}",
+        f"train.eval_every={args.budget_steps}",
+        f"train.save_every={max(1, args.budget_steps // 3)}",
+    ]
+    if args.max_lpm24:  # ChEBI-20 validation (3,301 free-text pairs) is always used whole
+        base.append(f"data.pairs.0.max_pairs={args.max_lpm24}")
+    if cache:
+        base.append(f"data.cache_dir={cache}")
+
+    # ---- pretraining + retrieval, one row at a time (each in a fresh process)
+    results: dict[str, dict] = {}
+    pretrain: dict[str, dict] = {}
+    started = time.perf_counter()
+    for row in rows:
+        run_dir = out / row
+        job = {
+            "row": row,
+            "run_dir": str(run_dir),
+            "steps": args.budget_steps,
+            "threads": threads,
+            "device": args.device,
+            "overrides": [f"run_dir={run_dir}", *base]
+            + row_overrides(row, graph_objective, graph_init),
+            "pairs": str(root / "chebi20" / "test.txt"),
+        }
+        with ProcessPoolExecutor(1) as pool:
+            summary = pool.submit(pretrain_row, job).result()
+            res = pool.submit(retrieval_row, job).result()
+        pretrain[row] = {
+            "pairs_per_s": summary["molecules_per_s"],
+            "steps": summary["steps"],
+            "pairs_seen": summary["molecules_seen"],
+            "train_wall_time_s": summary["train_wall_time_s"],
+            "peak_rss_mib": summary["peak_rss_mib"],
+            "peak_gpu_mib": summary.get("peak_gpu_mib"),
+            "num_train": summary["num_train"],
+            "num_valid": summary["num_valid"],
+            "final_train": summary["final_train"],
+            "final_valid": summary["final_valid"],
+            "corpus": {
+                k: summary["corpus"].get(k)
+                for k in ("num_rows", "num_pairs", "num_invalid", "num_excluded", "num_blank")
+            },
+        }
+        results[row] = {
+            "text_to_mol": res["text_to_mol"],
+            "mol_to_text": res["mol_to_text"],
+            "kvplm_acc64": res["kvplm_acc64"],
+            "num_pairs": res["num_pairs"],
+        }
+        log.info("row %s: text->mol MRR %.3f", row, res["text_to_mol"]["mrr"])
+    pre_wall = time.perf_counter() - started
+
+    # ---- MoleculeNet fine-tuning of the chosen rows' graph encoders
+    seeds = [int(s) for s in args.seeds.split(",")]
+    ft_rows = [r for r in args.finetune_rows.split(",") if r in rows]
+    control = Path(args.graph_pretraining).resolve() / "finetune" / "none"
+    jobs = []
+    for row in ["none", *ft_rows]:
+        for d in SIX:
+            for seed in seeds:
+                run_dir = (
+                    control / d / f"seed{seed}"
+                    if row == "none"
+                    else out / row / "finetune" / d / f"seed{seed}"
+                )
+                jobs.append(
+                    {
+                        "row": row,
+                        "dataset": d,
+                        "seed": seed,
+                        "run_dir": str(run_dir),
+                        "data_root": str(root),
+                        "device": args.device,
+                        "threads": max(1, cores // args.parallel),
+                        "cache_dir": cache,
+                        "epochs": args.finetune_epochs,
+                        "overrides": [],
+                        "init": None if row == "none" else str(out / row / "model"),
+                    }
+                )
+    ft: dict[str, dict[str, list[float]]] = {}
+    started = time.perf_counter()
+    if jobs:
+        from molgraphpt.data.datasets import load_dataset
+
+        for d in SIX:
+            load_dataset(d, data_root_dir=root, cache_dir=cache, workers=cores)
+        with ProcessPoolExecutor(args.parallel) as pool:
+            futures = {pool.submit(finetune_job, j): j for j in jobs}
+            for fut in as_completed(futures):
+                j = futures[fut]
+                r = fut.result()
+                ft.setdefault(j["row"], {}).setdefault(j["dataset"], []).append(100 * r["test"])
+    ft_wall = time.perf_counter() - started
+    moleculenet6 = {}
+    per_dataset = {}
+    for row, by_d in ft.items():
+        per_dataset[row] = {
+            d: {
+                "mean": round(float(np.mean(v)), 2),
+                "std": round(float(np.std(v)), 2),
+                "seeds": [round(x, 2) for x in v],
+            }
+            for d, v in by_d.items()
+        }
+        if all(d in by_d for d in SIX):
+            moleculenet6[row] = round(float(np.mean([np.mean(by_d[d]) for d in SIX])), 2)
+
+    payload = {
+        "protocol": {
+            "config": "configs/pretrain/moltext.yaml",
+            "rows": {r: ROWS[r] for r in rows},
+            "graph_objective": graph_objective,
+            "graph_objective_average_6": graph_avg,
+            "graph_init": graph_init if "e" in rows else None,
+            "budget_steps": args.budget_steps,
+            "batch_size": args.batch_size,
+            "max_lpm24_pairs": args.max_lpm24 or None,
+            "text_max_length": args.text_max_length,
+            "text_frozen_layers": args.freeze_layers,
+            "evaluation": "ChEBI-20 test, 3,300 pairs: every test molecule ranked for every test "
+            "description (and back); the pool is the test set only (Text2Mol ranks against all "
+            "33,010 ChEBI-20 molecules); kvplm_acc64: seeded groups of 64",
+            "finetuning": {
+                "datasets": SIX,
+                "epochs": args.finetune_epochs,
+                "seeds": seeds,
+                "control": str(control),
+            },
+            "device": args.device,
+        },
+        "rows": results,
+        "pretraining": pretrain,
+        "moleculenet6": moleculenet6,
+        "moleculenet6_per_dataset": per_dataset,
+        "published": PUBLISHED,
+        "targets": {
+            "text_to_mol_mrr": TARGET_MRR,
+            "best_text_to_mol_mrr": max(
+                (v["text_to_mol"]["mrr"] for v in results.values()), default=None
+            ),
+            "moleculenet6_gain": TARGET_GAIN,
+            "gain_d_over_none": round(moleculenet6["d"] - moleculenet6["none"], 2)
+            if "d" in moleculenet6 and "none" in moleculenet6
+            else None,
+        },
+        "wall_time_s": {
+            "pretrain_and_retrieval": round(pre_wall, 1),
+            "finetune": round(ft_wall, 1),
+        },
+        "command": "python " + " ".join(sys.argv),
+        "machine": machine(),
+        "versions": versions(),
+        "date": today(),
+    }
+    write_json("moltext", payload)
+    update_results_md(SECTION, render(payload))
+
+
+def render(p: dict) -> str:
+    pr = p["protocol"]
+    lines = [
+        f"Command: `{p['command']}`  ",
+        f"Machine: {p['machine'].get('cpu')} ({p['machine'].get('cores')} cores), device "
+        f"{pr['device']}; date {p['date']}; torch {p['versions'].get('torch')}, "
+        f"transformers {p['versions'].get('transformers')}.  ",
+        f"Budget per row: {pr['budget_steps']} steps x {pr['batch_size']} pairs "
+        f"(L+M-24 pairs: {pr['max_lpm24_pairs'] or 'all'} + all ChEBI-20 validation; text truncated to {pr['text_max_length']} "
+        f"tokens; bottom {pr['text_frozen_layers']} MiniLM layers frozen). "
+        f"Graph objective of rows d/e: `{pr['graph_objective']}`.  ",
+        f"Evaluation: {pr['evaluation']}.",
+        "",
+        "| row | text→mol MRR | Hits@1 | Hits@10 | mean rank | mol→text MRR | Hits@1 | "
+        "acc@64 t→m | acc@64 m→t | pairs/s | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row, r in p["rows"].items():
+        t, m, k = r["text_to_mol"], r["mol_to_text"], r["kvplm_acc64"]
+        pre = p["pretraining"][row]
+        lines.append(
+            f"| {row}: {pr['rows'][row]} | {t['mrr']:.3f} | {t['hits1']:.3f} | {t['hits10']:.3f} "
+            f"| {t['mean_rank']:.1f} | {m['mrr']:.3f} | {m['hits1']:.3f} | {k['text_to_mol']:.3f} "
+            f"| {k['mol_to_text']:.3f} | {pre['pairs_per_s']:.1f} | {pre['peak_rss_mib']['self']} |"
+        )
+    for name, v in p["published"].items():
+        lines.append(
+            f"| published: {name} (vs 33,010 molecules) | {v['mrr']:.3f} | {v['hits1']:.3f} | "
+            f"{v['hits10']:.3f} | {v['mean_rank']:.1f} | | | | | | |"
+        )
+    lines += [
+        "",
+        "Published: Text2Mol (Edwards, Zhai & Ji, EMNLP 2021), trained on ChEBI-20 train (26,407 "
+        "pairs, not available here), ranked against all 33,010 molecules.",
+    ]
+    if p["moleculenet6"]:
+        lines += [
+            "",
+            f"MoleculeNet 6-set average ROC-AUC ({pr['finetuning']['epochs']} epochs, seeds "
+            f"{pr['finetuning']['seeds']}, protocol of benchmarks/pretraining):",
+            "",
+            "| row | " + " | ".join(SIX) + " | average |",
+            "|---|" + "---|" * (len(SIX) + 1),
+        ]
+        for row, avg in p["moleculenet6"].items():
+            cells = [
+                f"{p['moleculenet6_per_dataset'][row][d]['mean']:.1f} ± "
+                f"{p['moleculenet6_per_dataset'][row][d]['std']:.1f}"
+                for d in SIX
+            ]
+            lines.append(f"| {row} | " + " | ".join(cells) + f" | {avg:.2f} |")
+    tg = p["targets"]
+    lines += [
+        "",
+        f"Targets: text→mol MRR ≥ {tg['text_to_mol_mrr']} — best measured "
+        f"{tg['best_text_to_mol_mrr']}; MoleculeNet gain of (d) over no pretraining ≥ "
+        f"{tg['moleculenet6_gain']} — measured {tg['gain_d_over_none']}.",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
