@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import nn
 
 logger = logging.getLogger(__name__)
 
@@ -87,30 +87,3 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
 def unwrap(model: nn.Module) -> nn.Module:
     """The module inside a ``DistributedDataParallel`` wrapper, or ``model`` itself."""
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def all_gather_with_grad(t: Tensor) -> Tensor:
-    """Concatenate ``t`` from every process along dim 0, keeping the gradient of the local slice.
-
-    The other processes' slices are constants here (their own process backpropagates through
-    them), as in open_clip's default contrastive loss. Ranks may hold different dim-0 sizes.
-
-    Args:
-        t: Local tensor ``[local_batch, *]``.
-
-    Returns:
-        ``[sum of local_batch over ranks, *]`` in rank order; ``t`` itself when not distributed.
-    """
-    if not is_distributed() or world_size() == 1:
-        return t
-    size = torch.tensor([t.shape[0]], device=t.device)
-    sizes = [torch.zeros_like(size) for _ in range(world_size())]
-    dist.all_gather(sizes, size)
-    counts = [int(s.item()) for s in sizes]
-    padded = t.detach().new_zeros((max(counts), *t.shape[1:]))
-    padded[: t.shape[0]] = t.detach()
-    gathered = [torch.empty_like(padded) for _ in counts]
-    dist.all_gather(gathered, padded)
-    parts = [g[:n] for g, n in zip(gathered, counts)]
-    parts[rank()] = t
-    return torch.cat(parts, dim=0)

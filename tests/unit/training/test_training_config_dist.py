@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from torch import nn
 
 from molgraphpt.errors import ConfigError
@@ -60,11 +59,3 @@ def test_single_process_helpers():
 def test_init_distributed_without_torchrun(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert dist.init_distributed() is False
-
-
-def test_all_gather_with_grad_is_identity_single_process():
-    x = torch.randn(3, 4, requires_grad=True)
-    out = dist.all_gather_with_grad(x)
-    assert out is x
-    (out * 2).sum().backward()
-    assert torch.equal(x.grad, torch.full((3, 4), 2.0))
