@@ -27,6 +27,7 @@ modality adds).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as torch_dist
@@ -35,7 +36,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import to_dense_batch
 
 from molgraphpt.data.batch import MolTextBatch
-from molgraphpt.data.transforms import mask_atoms, mask_tokens
+from molgraphpt.data.transforms import mask_atoms
 from molgraphpt.errors import ConfigError
 from molgraphpt.models.fusion import CrossAttentionBlock
 from molgraphpt.objectives.base import TASKS, PretrainTask, TaskOutput
@@ -47,7 +48,7 @@ from molgraphpt.objectives.graph_ssl import (
     check_int,
     check_seed,
 )
-from molgraphpt.objectives.text_mlm import MLMHead, text_special_ids
+from molgraphpt.objectives.text_mlm import MLMHead, mask_words
 from molgraphpt.objectives.text_mlm import text_inputs as _text_inputs
 
 __all__ = [
@@ -71,6 +72,12 @@ def _accuracy(logits: Tensor, target: Tensor) -> Tensor:
 
 def _text_only(text: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k: v for k, v in text.items() if k in ("input_ids", "attention_mask")}
+
+
+def dense_nodes(encoder: nn.Module, graph: Any) -> tuple[Tensor, Tensor]:
+    """Node states of ``graph`` padded per molecule: ``([B, N_max, dim], mask [B, N_max])``."""
+    nodes = encoder(graph).node  # [num_nodes, dim]
+    return to_dense_batch(nodes, graph.batch, batch_size=graph.num_graphs)
 
 
 def gather_with_grad(x: Tensor) -> tuple[Tensor, int]:
@@ -240,24 +247,13 @@ class CrossModalMLM(StochasticTask):
         if cfg.directions in ("both", "atoms"):
             self.atom_fusion = CrossAttentionBlock(graph_dim, text_dim, cfg.heads, cfg.dropout)
             self.atom_head = nn.Linear(graph_dim, NUM_ATOM_TYPES)
-        self.special_ids = text_special_ids(model.text)
 
     def _text_loss(self, batch: MolTextBatch) -> tuple[Tensor, dict[str, Tensor]]:
         ids, attention = _text_inputs(batch)
         text = self.model.text
-        masked = mask_tokens(
-            ids,
-            attention,
-            rate=self.cfg.mask_rate,
-            mask_id=int(text.mask_token_id),
-            vocab_size=int(text.word_embeddings.num_embeddings),
-            special_ids=self.special_ids,
-            generator=self.generator,
-        )
+        masked = mask_words(text, ids, attention, rate=self.cfg.mask_rate, generator=self.generator)
         tokens = text(input_ids=masked.input_ids, attention_mask=attention).tokens
-        graph = batch.require("graph")
-        nodes = self.model.graph(graph).node
-        dense, node_mask = to_dense_batch(nodes, graph.batch, batch_size=graph.num_graphs)
+        dense, node_mask = dense_nodes(self.model.graph, batch.require("graph"))
         fused = self.text_fusion(tokens, dense, node_mask)  # [B, L, text_dim]
         sel = masked.selected
         logits = self.word_head(fused[sel])
@@ -271,9 +267,7 @@ class CrossModalMLM(StochasticTask):
         masked = mask_atoms(
             batch.require("graph"), self.cfg.atom_mask_rate, generator=self.generator
         )
-        graph = masked.graph
-        nodes = self.model.graph(graph).node  # [num_nodes, graph_dim]
-        dense, node_mask = to_dense_batch(nodes, graph.batch, batch_size=graph.num_graphs)
+        dense, node_mask = dense_nodes(self.model.graph, masked.graph)
         fused = self.atom_fusion(dense, tokens, attention.bool())  # [B, N_max, graph_dim]
         flat = fused[node_mask]  # back to [num_nodes, graph_dim], in node order
         logits = self.atom_head(flat[masked.index])
@@ -359,8 +353,7 @@ class MolTextMatching(StochasticTask):
         """Cross-entropy of match / no-match over B positives and 2B mined negatives."""
         ids, attention = _text_inputs(batch)
         graph = batch.require("graph")
-        nodes = self.model.graph(graph).node
-        dense, node_mask = to_dense_batch(nodes, graph.batch, batch_size=graph.num_graphs)
+        dense, node_mask = dense_nodes(self.model.graph, graph)
         tokens = self.model.text(input_ids=ids, attention_mask=attention).tokens
         bsz = ids.size(0)
         if bsz < 2:

@@ -24,7 +24,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from molgraphpt.data.batch import MolTextBatch
-from molgraphpt.data.transforms.tokens import IGNORE_INDEX, mask_tokens
+from molgraphpt.data.transforms.tokens import IGNORE_INDEX, MaskedTokens, mask_tokens
 from molgraphpt.errors import ConfigError
 from molgraphpt.objectives.base import TASKS, TaskOutput
 from molgraphpt.objectives.graph_ssl import StochasticTask, check_fraction, check_seed
@@ -35,6 +35,7 @@ __all__ = [
     "MLMHead",
     "MaskedLMConfig",
     "MaskedLanguageModeling",
+    "mask_words",
     "pack_text_and_smiles",
     "text_inputs",
     "text_special_ids",
@@ -89,6 +90,30 @@ def text_special_ids(text_encoder: nn.Module) -> list[int]:
     return [int(i) for i in ids if i is not None]
 
 
+def mask_words(
+    text_encoder: nn.Module,
+    ids: Tensor,
+    attention: Tensor,
+    *,
+    rate: float,
+    generator: torch.Generator | None,
+    replace_mask: float = 0.8,
+    replace_random: float = 0.1,
+) -> MaskedTokens:
+    """BERT-mask the word tokens ``[batch_size, seq_len]`` of ``text_encoder``'s vocabulary."""
+    return mask_tokens(
+        ids,
+        attention,
+        rate=rate,
+        mask_id=int(text_encoder.mask_token_id),
+        vocab_size=int(text_encoder.word_embeddings.num_embeddings),
+        special_ids=text_special_ids(text_encoder),
+        generator=generator,
+        replace_mask=replace_mask,
+        replace_random=replace_random,
+    )
+
+
 # ----------------------------------------------------------------------------------- mlm
 
 
@@ -141,18 +166,14 @@ class MaskedLanguageModeling(StochasticTask):
         self.cfg = cfg
         text = model.text
         self.head = MLMHead(text.hidden_size, text.word_embeddings)
-        self.special_ids = text_special_ids(text)
 
     def mask(self, ids: Tensor, attention: Tensor) -> tuple[Tensor, Tensor]:
         """Corrupted ids and labels ``[batch_size, seq_len]`` (``IGNORE_INDEX`` = not predicted)."""
-        text = self.model.text
-        out = mask_tokens(
+        out = mask_words(
+            self.model.text,
             ids,
             attention,
             rate=self.cfg.mask_rate,
-            mask_id=int(text.mask_token_id),
-            vocab_size=int(text.word_embeddings.num_embeddings),
-            special_ids=self.special_ids,
             generator=self.generator,
             replace_mask=self.cfg.replace_mask,
             replace_random=self.cfg.replace_random,
@@ -284,7 +305,6 @@ class KVPLMMaskedModeling(StochasticTask):
         text = model.text
         self.word_head = MLMHead(text.hidden_size, text.word_embeddings)
         self.smiles_head = MLMHead(text.hidden_size, model.smiles_embeddings)
-        self.special_ids = text_special_ids(text)
         tok = model.smiles_tokenizer
         self.smiles_special = [tok.pad_id, tok.unk_id, tok.cls_id, tok.sep_id, tok.mask_id]
 
@@ -302,14 +322,8 @@ class KVPLMMaskedModeling(StochasticTask):
         s_ids = text["smiles_input_ids"]
         s_mask = text.get("smiles_attention_mask", torch.ones_like(s_ids))
         encoder, tok = self.model.text, self.model.smiles_tokenizer
-        words = mask_tokens(
-            ids,
-            attention,
-            rate=self.cfg.mask_rate,
-            mask_id=int(encoder.mask_token_id),
-            vocab_size=int(encoder.word_embeddings.num_embeddings),
-            special_ids=self.special_ids,
-            generator=self.generator,
+        words = mask_words(
+            encoder, ids, attention, rate=self.cfg.mask_rate, generator=self.generator
         )
         smiles = mask_tokens(
             s_ids,
