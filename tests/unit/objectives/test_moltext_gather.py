@@ -1,4 +1,4 @@
-"""``gather_with_grad`` under a real 2-process gloo group: the DDP gradient is the full-batch one."""
+"""``gather_with_grad`` under a real 2-process gloo group: DDP gradient = full-batch gradient."""
 
 from __future__ import annotations
 

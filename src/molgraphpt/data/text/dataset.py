@@ -1,0 +1,295 @@
+"""The featurized pair dataset: :class:`PairDataset` and :func:`load_pair_dataset` (cached)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from molgraphpt.chem.smiles import check_policy
+from molgraphpt.data.cache import Chunk, cached_store, file_sha256
+from molgraphpt.data.corpus import _contains, _Hasher
+from molgraphpt.data.store import GraphStore
+from molgraphpt.data.text.readers import PairTable
+from molgraphpt.data.text.sources import _exclusion_specs, _normalize_spec, load_pairs, read_smiles
+from molgraphpt.data.text.templates import DEFAULT_TEMPLATES, _check_templates
+from molgraphpt.errors import CacheError, ConfigError, InvalidSmilesError
+from molgraphpt.seed import derive_seed
+
+__all__ = ["PAIRS_VERSION", "PairDataset", "load_pair_dataset"]
+
+# The package's name, not this module's: log records keep the logger they had before the split.
+logger = logging.getLogger("molgraphpt.data.text")
+
+#: Bump when the way a pair store is built changes (it is part of the cache key).
+PAIRS_VERSION = 1
+_CHUNK = 50_000
+
+
+@dataclass
+class PairDataset:
+    """Featurized molecules and their texts: store row ``k`` <-> ``texts[k]``, ``smiles[k]``.
+
+    Attributes:
+        store: The kept molecules of every source, in source order (no labels).
+        texts: Text of each store row ``[len(store)]``.
+        smiles: SMILES of each store row ``[len(store)]``.
+        info: ``num_rows``, ``num_blank``, ``num_invalid``, ``num_excluded``, ``num_pairs``,
+            ``sources`` (per source: path, sha256, format, row range, counts) and ``exclusion``.
+        source_ids: Which source (position in ``sources``) each store row came from ``[n]``.
+    """
+
+    store: GraphStore
+    texts: list[str]
+    smiles: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+    source_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def holdout(self, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Split ``range(len(self))`` into ``(train, valid)`` positions, both sorted.
+
+        Args:
+            fraction: Share held out, in ``[0, 1)``; 0 gives an empty validation set. At least
+                one pair stays in training.
+            seed: Seed of the permutation.
+        """
+        if isinstance(fraction, bool) or not 0.0 <= fraction < 1.0:
+            raise ConfigError("valid_fraction", fraction, expected="a float in [0, 1)")
+        n = len(self)
+        everything = np.arange(n, dtype=np.int64)
+        k = min(int(round(fraction * n)), n - 1) if fraction > 0 else 0
+        if k <= 0:
+            return everything, everything[:0]
+        rng = np.random.default_rng(derive_seed(seed, "pairs-valid"))
+        mask = np.zeros(n, dtype=bool)
+        mask[rng.permutation(n)[:k]] = True
+        return everything[~mask], everything[mask]
+
+
+@dataclass
+class _BuildState:
+    meta: dict[str, Any]
+    current: tuple[int, int] | None = None  # (source position, row offset) being featurized
+
+
+def _pair_chunks(
+    tables: list[PairTable],
+    offsets: list[int],
+    exclude_specs: list[dict[str, Any]],
+    hasher: Callable[[list[str]], np.ndarray],
+    state: _BuildState,
+) -> Iterator[Chunk]:
+    """Rows of all tables with global row numbers, excluded molecules dropped (counted)."""
+    parts = []
+    for spec, entry in zip(exclude_specs, state.meta["exclusion"]["files"]):
+        smiles = read_smiles(spec)
+        hashes = hasher([s for s in smiles if s])
+        entry.update(
+            num_rows=len(smiles),
+            num_blank=len(smiles) - len(hashes),
+            num_unparsable=int((hashes == 0).sum()),
+        )
+        parts.append(hashes[hashes != 0])
+    excluded = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
+    state.meta["exclusion"]["num_molecules"] = int(len(excluded))
+    for pos, (table, offset, entry) in enumerate(zip(tables, offsets, state.meta["sources"])):
+        state.current = (pos, offset)
+        num_excluded = 0
+        for start in range(0, len(table), _CHUNK):
+            smiles = table.smiles[start : start + _CHUNK]
+            rows = table.rows[start : start + _CHUNK] + offset
+            if len(excluded):
+                hit = _contains(excluded, hasher(smiles))
+                num_excluded += int(hit.sum())
+                kept = np.flatnonzero(~hit)
+                smiles, rows = [smiles[i] for i in kept], rows[kept]
+            if len(rows):
+                yield Chunk(rows=rows, smiles=smiles)
+        entry["num_excluded"] = num_excluded
+    state.current = None
+
+
+def load_pair_dataset(
+    sources: Sequence[str | os.PathLike[str] | Mapping[str, Any]],
+    *,
+    exclude: Sequence[str | os.PathLike[str] | Mapping[str, Any]] = (),
+    cache_dir: str | os.PathLike[str] | None = None,
+    workers: int = 1,
+    on_invalid: Literal["raise", "skip"] = "skip",
+    unsanitizable: Literal["partial", "invalid"] = "partial",
+    name: str = "pairs",
+    templates: Sequence[str] = DEFAULT_TEMPLATES,
+    seed: int = 0,
+    max_phrases: int | None = None,
+    progress: bool = False,
+) -> PairDataset:
+    """Read pair sources, drop excluded molecules and featurize the rest once (cached).
+
+    Args:
+        sources: Paths or specs ``{path, format, smiles_col, text_col}`` (see :func:`load_pairs`).
+        exclude: Molecules that must not be in the dataset (e.g. the evaluation pairs): paths
+            (files or folders), or specs whose ``smiles_col`` / ``format`` say how to read them.
+            Compared by RDKit canonical SMILES; their unparsable SMILES are ignored.
+        cache_dir: Feature cache root (else ``$MOLGRAPHPT_CACHE``, else ``~/.cache/molgraphpt``).
+        workers: Processes for canonicalization and featurization (0 = all cores).
+        on_invalid: ``"skip"`` (count) or ``"raise"`` on an invalid SMILES.
+        unsanitizable: Policy for molecules that fail only RDKit's valence checks.
+        name: Prefix of the cache directory.
+        templates: L+M-24 sentence templates (lpm24 sources only).
+        seed: Seed of the L+M-24 phrase order and template choice.
+        max_phrases: Phrases kept per L+M-24 molecule (None = all).
+        progress: Show featurization progress bars.
+
+    Raises:
+        ConfigError: No source, a source also listed in ``exclude``, or an option out of range.
+        FileNotFoundError: A file does not exist.
+        InvalidSmilesError: With ``on_invalid="raise"``, naming the source file and its row.
+    """
+    if isinstance(sources, (str, os.PathLike, Mapping)) or not sources:
+        raise ConfigError(
+            "sources", sources, expected="a non-empty list of pair files or source specs"
+        )
+    if on_invalid not in ("raise", "skip"):
+        raise ConfigError("on_invalid", on_invalid, expected="'raise' or 'skip'")
+    check_policy(unsanitizable)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ConfigError("workers", workers, expected="an integer >= 0 (0 = all cores)")
+    if isinstance(exclude, (str, os.PathLike, Mapping)):
+        exclude = [exclude]
+    templates = _check_templates(templates)
+    specs = [_normalize_spec(s) for s in sources]
+    exclude_specs = _exclusion_specs(exclude)
+    overlap = {str(Path(s["path"]).resolve()) for s in specs} & {
+        str(Path(e["path"]).resolve()) for e in exclude_specs
+    }
+    if overlap:
+        raise ConfigError("exclude", sorted(overlap), expected="files that are not also sources")
+    started = time.perf_counter()
+    tables = [load_pairs(s, templates=templates, seed=seed, max_phrases=max_phrases) for s in specs]
+    offsets = [int(x) for x in np.cumsum([0] + [int(t.num_rows or 0) for t in tables])]
+    described = [
+        {**s, "sha256": file_sha256(s["path"]), "row_start": lo, "row_stop": hi}
+        for s, lo, hi in zip(specs, offsets, offsets[1:])
+    ]
+    excl = [{**e, "sha256": file_sha256(e["path"])} for e in exclude_specs]
+    uses_templates = any(s["format"] == "lpm24_props" for s in specs)
+    key = {
+        "kind": "pairs",
+        "pairs_version": PAIRS_VERSION,
+        "sources": [[s["sha256"], s["format"], s["smiles_col"], s["text_col"]] for s in described],
+        "exclude": sorted({f"{e['sha256']}:{e['format']}:{e['smiles_col']}" for e in excl}),
+        "templates": list(templates) if uses_templates else None,
+        "seed": seed if uses_templates else None,
+        "max_phrases": max_phrases if uses_templates else None,
+        "on_invalid": on_invalid,
+        "unsanitizable": unsanitizable,
+    }
+    state = _BuildState(
+        {
+            "sources": [{"sha256": s["sha256"]} for s in described],
+            "exclusion": {"files": [{"sha256": e["sha256"]} for e in excl]},
+        }
+    )
+    hasher = _Hasher(workers, unsanitizable)
+    try:
+        store = cached_store(
+            name.replace("/", "_"),
+            key,
+            _pair_chunks(tables, offsets, exclude_specs, hasher, state),
+            cache_dir=cache_dir,
+            workers=workers,
+            on_invalid=on_invalid,
+            unsanitizable=unsanitizable,
+            source=f"{len(specs)} pair file(s)",
+            progress=progress,
+            meta={"pairs": state.meta},
+        )
+    except InvalidSmilesError as err:
+        if state.current is None or err.row is None:
+            raise
+        pos, offset = state.current
+        raise err.at(row=err.row - offset, source=specs[pos]["path"]) from None
+    finally:
+        hasher.close()
+    return _assemble(store, tables, offsets, described, excl, started)
+
+
+def _assemble(
+    store: GraphStore,
+    tables: list[PairTable],
+    offsets: list[int],
+    described: list[dict[str, Any]],
+    excl: list[dict[str, Any]],
+    started: float,
+) -> PairDataset:
+    """Align texts with the store rows and gather the counts."""
+    all_rows = np.concatenate([t.rows + o for t, o in zip(tables, offsets)] or [np.zeros(0)])
+    all_rows = all_rows.astype(np.int64)
+    texts_all = [x for t in tables for x in t.texts]
+    smiles_all = [x for t in tables for x in t.smiles]
+    rows = np.asarray(store.rows, dtype=np.int64)
+    pos = np.searchsorted(all_rows, rows)
+    if len(rows) and (pos.max() >= len(all_rows) or not np.array_equal(all_rows[pos], rows)):
+        raise CacheError(
+            f"the pair store {store.directory} holds rows that are not in its sources; delete it "
+            f"to rebuild"
+        )
+    built = store.meta.get("pairs", {})
+    recorded = built.get("sources", [{}] * len(described))
+    out_sources = []
+    for i, (entry, table) in enumerate(zip(described, tables)):
+        lo, hi = np.searchsorted(rows, [entry["row_start"], entry["row_stop"]])
+        num_excluded = int(recorded[i].get("num_excluded", 0))
+        num_pairs = int(hi - lo)
+        out_sources.append(
+            {
+                **entry,
+                "num_rows": int(table.num_rows or 0),
+                "num_blank": int(table.num_rows or 0) - len(table),
+                "num_excluded": num_excluded,
+                "num_invalid": len(table) - num_excluded - num_pairs,
+                "num_pairs": num_pairs,
+            }
+        )
+    exclusion = dict(built.get("exclusion", {}))
+    exclusion["files"] = [
+        {**r, **c} for c, r in zip(excl, exclusion.get("files", [{}] * len(excl)))
+    ]
+    info = {
+        "num_rows": sum(s["num_rows"] for s in out_sources),
+        "num_blank": sum(s["num_blank"] for s in out_sources),
+        "num_invalid": sum(s["num_invalid"] for s in out_sources),
+        "num_partial": int(store.meta.get("num_partial", 0)),
+        "num_excluded": sum(s["num_excluded"] for s in out_sources),
+        "num_pairs": len(store),
+        "store": str(store.directory),
+        "sources": out_sources,
+        "exclusion": exclusion,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    logger.info(
+        "pairs: %d from %d rows of %d file(s) (%d excluded, %d invalid, %d blank)",
+        len(store),
+        info["num_rows"],
+        len(out_sources),
+        info["num_excluded"],
+        info["num_invalid"],
+        info["num_blank"],
+    )
+    bounds = np.asarray([s["row_stop"] for s in described], dtype=np.int64)
+    return PairDataset(
+        store=store,
+        texts=[texts_all[i] for i in pos],
+        smiles=[smiles_all[i] for i in pos],
+        info=info,
+        source_ids=np.searchsorted(bounds, rows, side="right").astype(np.int64),
+    )

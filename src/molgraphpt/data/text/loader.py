@@ -1,0 +1,123 @@
+"""The pair loader: :class:`PairLoader` (graphs, tokenized texts, optional SMILES tokens)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from molgraphpt.chem.smiles_tokenizer import SmilesTokenizer
+from molgraphpt.data.batch import MolTextBatch
+from molgraphpt.data.loader import GraphLoader
+from molgraphpt.data.text.dataset import PairDataset
+from molgraphpt.errors import ConfigError
+
+__all__ = ["PairLoader"]
+
+# The package's name, not this module's: log records keep the logger they had before the split.
+logger = logging.getLogger("molgraphpt.data.text")
+
+
+class PairLoader(GraphLoader):
+    """Batches of molecules with their tokenized texts (and optionally SMILES tokens).
+
+    Same order, resume (``iter_epoch(epoch, start)``), DDP sharding and worker behaviour as
+    :class:`~molgraphpt.data.loader.GraphLoader`.
+
+    Args:
+        dataset: The pairs.
+        indices: Positions in ``dataset`` to iterate over (all when None).
+        tokenizer: Text tokenizer: any Hugging Face tokenizer (called with ``padding=True,
+            truncation=True, max_length=..., return_tensors="pt"``), or None for no text tokens.
+        max_length: Longest tokenized text.
+        smiles_tokenizer: KV-PLM SMILES tokenizer; adds ``smiles_input_ids`` and
+            ``smiles_attention_mask`` to ``batch.text``.
+        smiles_max_length: Longest SMILES token row (``[CLS]`` and ``[SEP]`` included).
+        batch_size, shuffle, seed, drop_last, num_workers, rank, world_size: As for
+            :class:`~molgraphpt.data.loader.GraphLoader`.
+
+    Each batch is a :class:`MolTextBatch` with ``graph``, ``text`` = ``{"input_ids",
+    "attention_mask"}`` ``[B, L]`` int64 (plus ``"smiles_input_ids"``,
+    ``"smiles_attention_mask"`` ``[B, Ls]``), ``index`` ``[B]`` (dataset positions) and
+    ``meta["texts"]`` (the raw texts, in batch order).
+    """
+
+    def __init__(
+        self,
+        dataset: PairDataset,
+        indices: np.ndarray | None = None,
+        *,
+        tokenizer: Any,
+        max_length: int = 128,
+        smiles_tokenizer: SmilesTokenizer | None = None,
+        smiles_max_length: int = 64,
+        batch_size: int = 32,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        num_workers: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        super().__init__(
+            dataset.store,
+            indices,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=drop_last,
+            num_workers=num_workers,
+            with_labels=False,
+            rank=rank,
+            world_size=world_size,
+        )
+        if tokenizer is None and smiles_tokenizer is None:
+            logger.warning(
+                "PairLoader without tokenizer and smiles_tokenizer: batches carry no text"
+            )
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+            raise ConfigError("max_length", max_length, expected="an integer >= 2")
+        if len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= len(dataset)):
+            raise ConfigError(
+                "indices", "out of range", expected=f"positions in [0, {len(dataset)})"
+            )
+        self.dataset = dataset
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.smiles_tokenizer = smiles_tokenizer
+        self.smiles_max_length = smiles_max_length
+
+    def collate(self, index: np.ndarray) -> MolTextBatch:
+        """The batch of dataset positions ``index`` ``[batch_size]``."""
+        batch = super().collate(index)
+        texts = [self.dataset.texts[int(i)] for i in index]
+        text: dict[str, torch.Tensor] = {}
+        if self.tokenizer is not None:
+            enc = self.tokenizer(
+                texts,
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
+            text["input_ids"] = torch.as_tensor(enc["input_ids"], dtype=torch.long)
+            text["attention_mask"] = torch.as_tensor(enc["attention_mask"], dtype=torch.long)
+        if self.smiles_tokenizer is not None:
+            smiles = [self.dataset.smiles[int(i)] for i in index]
+            enc = self.smiles_tokenizer.encode_batch(smiles, max_length=self.smiles_max_length)
+            text["smiles_input_ids"] = torch.from_numpy(enc["input_ids"])
+            text["smiles_attention_mask"] = torch.from_numpy(enc["attention_mask"])
+        batch.text = text or None
+        batch.meta["texts"] = texts
+        return batch
+
+    def iter_epoch(self, epoch: int = 0, start: int = 0) -> Iterator[MolTextBatch]:
+        """Yield the batches of ``epoch``, skipping the first ``start``."""
+        if self.num_workers > 0:
+            # Forked workers must not use the Rust tokenizer's thread pool (HF's own advice).
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        return super().iter_epoch(epoch, start)
