@@ -143,17 +143,25 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
     """``molgraphpt demo``."""
     p = sub.add_parser(
         "demo",
-        help="featurize → fine-tune → embed on the embedded BBBP dataset (offline, ~1 min)",
+        help="pretrain (graph, then molecule-text) → fine-tune → embed on the embedded demo data "
+        "(offline, < 2 min)",
     )
     p.add_argument("--run-dir", default="runs/demo")
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs on BBBP")
+    p.add_argument("--pretrain-steps", type=int, default=40, help="graph pretraining steps")
+    p.add_argument("--moltext-steps", type=int, default=30, help="molecule-text pretraining steps")
     p.set_defaults(handler=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from molgraphpt.demo import run_demo
 
-    run_demo(args.run_dir, epochs=args.epochs)
+    run_demo(
+        args.run_dir,
+        epochs=args.epochs,
+        pretrain_steps=args.pretrain_steps,
+        moltext_steps=args.moltext_steps,
+    )
     return 0
 
 

@@ -1,1 +1,1 @@
-"""Package data: the embedded demo dataset."""
+"""Package data of the demo: BBBP (bbbp/), ZINC molecules (zinc_demo/), ChEBI-20 pairs."""
