@@ -51,7 +51,7 @@ def machine() -> dict:
 def versions() -> dict:
     """Versions of the libraries that matter for the numbers."""
     out = {"python": platform.python_version()}
-    for name in ("molgraphpt", "torch", "torch_geometric", "rdkit", "ogb", "numpy"):
+    for name in ("molgraphpt", "torch", "torch_geometric", "rdkit", "ogb", "numpy", "transformers"):
         try:
             module = __import__(name)
             out[name] = getattr(module, "__version__", "?")
