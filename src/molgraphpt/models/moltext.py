@@ -19,20 +19,15 @@ sibling directory, then renamed into place)::
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F  # noqa: N812
-import yaml
 from torch import Tensor, nn
 
 from molgraphpt.chem.graph import smiles_to_graph
@@ -40,17 +35,11 @@ from molgraphpt.errors import CheckpointError, ConfigError, InvalidSmilesError
 from molgraphpt.models.graph import GraphEncoder, GraphEncoderConfig, build_graph_encoder
 from molgraphpt.models.serialization import (
     CONFIG_NAME,
-    FORMAT_VERSION,
-    META_NAME,
     WEIGHTS_NAME,
-    _check_replaceable,
-    _contiguous_unshared,
-    _fsync,
     _mismatches,
-    _plain,
-    _replace_dir,
     load_config,
     load_state,
+    save_pretrained,
 )
 from molgraphpt.models.text import TextEncoder, TextEncoderConfig
 
@@ -344,56 +333,23 @@ class MolTextModel(nn.Module):
             CheckpointError: ``directory`` exists and is not a checkpoint, or ``meta`` is not
                 JSON-serializable or uses a reserved key.
         """
-        from safetensors.torch import save_file
 
-        from molgraphpt import __version__
-
-        target = Path(directory)
-        _check_replaceable(target)
-        state = _contiguous_unshared(
-            {k: v for k, v in self.state_dict().items() if not k.startswith(TEXT_PREFIX)}
-        )
-        info = {
-            "format_version": FORMAT_VERSION,
-            "molgraphpt_version": __version__,
-            "torch_version": torch.__version__,
-            "model_class": f"{type(self).__module__}.{type(self).__qualname__}",
-            "config_class": f"{type(self.cfg).__module__}.{type(self.cfg).__qualname__}",
-            "num_parameters": sum(p.numel() for p in self.parameters()),
-            "text_dir": TEXT_DIR,
-            "smiles_tokenizer": SMILES_TOKENIZER_NAME
-            if self.smiles_tokenizer is not None
-            else None,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        clash = sorted(set(meta or {}) & set(info))
-        if clash:
-            raise CheckpointError(f"cannot save {target}: meta keys {clash} are reserved")
-        try:
-            meta_text = json.dumps({**info, **(meta or {})}, indent=2)
-        except (TypeError, ValueError) as err:
-            raise CheckpointError(
-                f"cannot save {target}: meta is not JSON-serializable: {err}"
-            ) from err
-        config_text = yaml.safe_dump(_plain(asdict(self.cfg)), sort_keys=False)
-
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
-            (tmp / CONFIG_NAME).write_text(config_text)
-            save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        def write_text_parts(tmp: Path) -> None:
             self.text.save(tmp / TEXT_DIR)
             if self.smiles_tokenizer is not None:
                 self.smiles_tokenizer.save(tmp / SMILES_TOKENIZER_NAME)
-            (tmp / META_NAME).write_text(meta_text + "\n")
-            for path in tmp.rglob("*"):
-                if path.is_file():
-                    _fsync(path)
-            _replace_dir(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return target
+
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith(TEXT_PREFIX)}
+        tokenizer = SMILES_TOKENIZER_NAME if self.smiles_tokenizer is not None else None
+        return save_pretrained(
+            self,
+            directory,
+            self.cfg,
+            meta=meta,
+            state=state,
+            info={"text_dir": TEXT_DIR, "smiles_tokenizer": tokenizer},
+            write_extra=write_text_parts,
+        )
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike[str]) -> MolTextModel:

@@ -48,7 +48,14 @@ M = TypeVar("M", bound=nn.Module)
 
 
 def save_pretrained(
-    model: nn.Module, directory: str | os.PathLike[str], config: Any, *, meta: dict | None = None
+    model: nn.Module,
+    directory: str | os.PathLike[str],
+    config: Any,
+    *,
+    meta: dict | None = None,
+    state: Mapping[str, Tensor] | None = None,
+    info: Mapping[str, Any] | None = None,
+    write_extra: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write ``model`` and its ``config`` as a checkpoint directory, atomically.
 
@@ -62,6 +69,12 @@ def save_pretrained(
         config: The frozen dataclass the model was built from (written with
             ``dataclasses.asdict``; tuples become lists).
         meta: Extra JSON-serializable provenance merged into ``meta.json`` (e.g. step, metrics).
+        state: The tensors to write to ``model.safetensors`` (default: ``model.state_dict()``),
+            e.g. a state dict without the parts ``write_extra`` saves in their own format.
+        info: Extra reserved ``meta.json`` entries describing the layout (``meta`` may not
+            override them).
+        write_extra: Called with the temporary directory to write further files (e.g. a
+            HuggingFace sub-model) before everything is synced and renamed into place.
 
     Returns:
         The checkpoint directory.
@@ -79,21 +92,22 @@ def save_pretrained(
             f"got {type(config).__name__}"
         )
     _check_replaceable(target)
-    state = _contiguous_unshared(model.state_dict())
-    info = {
+    tensors = _contiguous_unshared(model.state_dict() if state is None else state)
+    reserved = {
         "format_version": FORMAT_VERSION,
         "molgraphpt_version": __version__,
         "torch_version": torch.__version__,
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
         "config_class": f"{type(config).__module__}.{type(config).__qualname__}",
         "num_parameters": sum(p.numel() for p in model.parameters()),
+        **(info or {}),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    clash = sorted(set(meta or {}) & set(info))
+    clash = sorted(set(meta or {}) & set(reserved))
     if clash:
         raise CheckpointError(f"cannot save {target}: meta keys {clash} are reserved")
     try:
-        meta_text = json.dumps({**info, **(meta or {})}, indent=2, sort_keys=False)
+        meta_text = json.dumps({**reserved, **(meta or {})}, indent=2, sort_keys=False)
     except (TypeError, ValueError) as err:
         raise CheckpointError(
             f"cannot save {target}: meta is not JSON-serializable: {err}"
@@ -106,10 +120,13 @@ def save_pretrained(
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         (tmp / CONFIG_NAME).write_text(config_text)
-        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        if write_extra is not None:
+            write_extra(tmp)
         (tmp / META_NAME).write_text(meta_text + "\n")
-        for name in (CONFIG_NAME, WEIGHTS_NAME, META_NAME):
-            _fsync(tmp / name)
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                _fsync(path)
         _replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
