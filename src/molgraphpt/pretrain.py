@@ -49,7 +49,7 @@ from molgraphpt.config.schema import (
     PretrainedEncoderConfig,
     normalize_objectives,
 )
-from molgraphpt.data.corpus import Corpus, load_corpus, select_subset
+from molgraphpt.data.corpus import Corpus, holdout_split, load_corpus, select_subset
 from molgraphpt.data.loader import GraphLoader
 from molgraphpt.data.text import PairDataset, PairLoader, load_pair_dataset
 from molgraphpt.models.graph import GraphEncoder, build_graph_encoder
@@ -227,7 +227,10 @@ def pairs_from_config(cfg: CorpusConfig) -> PairDataset:
 def _moltext_run(cfg: PretrainConfig, run_dir: Path, *, resumed: bool, main: bool) -> _Run:
     pairs = pairs_from_config(cfg.data)
     index = _pair_subset(pairs, cfg.data)
-    train_idx, valid_idx = _holdout(index, cfg.valid_fraction, cfg.data.subset_seed)
+    # The stream Corpus.holdout uses, so both kinds of run split positions the same way.
+    train_idx, valid_idx = holdout_split(
+        index, cfg.valid_fraction, cfg.data.subset_seed, tag="corpus-valid"
+    )
     tc, opts = cfg.train, cfg.moltext
     smiles_tokenizer = None
     if opts.smiles_vocab_size:
@@ -327,11 +330,6 @@ def _pair_subset(pairs: PairDataset, data: CorpusConfig) -> np.ndarray:
         seed=data.subset_seed,
     )
     return keep[chosen]
-
-
-def _holdout(index: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded ``(train, valid)`` split of ``index`` (as :meth:`Corpus.holdout`)."""
-    return Corpus(store=None, indices=index).holdout(fraction, seed=seed)  # type: ignore[arg-type]
 
 
 def _peak_rss_mib() -> dict[str, float] | None:

@@ -43,7 +43,7 @@ from molgraphpt.data.tables import iter_chunks, sniff_format
 from molgraphpt.errors import ConfigError, DataFormatError, InvalidSmilesError
 from molgraphpt.seed import derive_seed
 
-__all__ = ["Corpus", "expand_sources", "load_corpus", "select_subset"]
+__all__ = ["Corpus", "expand_sources", "holdout_split", "load_corpus", "select_subset"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,16 +82,35 @@ class Corpus:
                 validation set. At least one molecule stays in training.
             seed: Seed of the permutation.
         """
-        if not 0.0 <= fraction < 1.0:
-            raise ConfigError("valid_fraction", fraction, expected="a float in [0, 1)")
-        n = len(self.indices)
-        k = min(int(round(fraction * n)), n - 1) if fraction > 0 else 0
-        if k <= 0:
-            return self.indices, self.indices[:0]
-        rng = np.random.default_rng(derive_seed(seed, "corpus-valid"))
-        mask = np.zeros(n, dtype=bool)
-        mask[rng.permutation(n)[:k]] = True
-        return self.indices[~mask], self.indices[mask]
+        return holdout_split(self.indices, fraction, seed, tag="corpus-valid")
+
+
+def holdout_split(
+    indices: np.ndarray, fraction: float, seed: int = 0, *, tag: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``indices`` into ``(train, valid)`` with a seeded permutation (order kept).
+
+    Args:
+        indices: Positions to split ``[n]``.
+        fraction: Share held out, in ``[0, 1)``; 0 gives an empty validation set. At least one
+            position stays in training.
+        seed: Seed of the permutation.
+        tag: Names the stream the permutation's seed is derived from (``derive_seed(seed, tag)``),
+            so different datasets split independently.
+
+    Raises:
+        ConfigError: ``fraction`` is not in ``[0, 1)``.
+    """
+    if isinstance(fraction, bool) or not 0.0 <= fraction < 1.0:
+        raise ConfigError("valid_fraction", fraction, expected="a float in [0, 1)")
+    n = len(indices)
+    k = min(int(round(fraction * n)), n - 1) if fraction > 0 else 0
+    if k <= 0:
+        return indices, indices[:0]
+    rng = np.random.default_rng(derive_seed(seed, tag))
+    mask = np.zeros(n, dtype=bool)
+    mask[rng.permutation(n)[:k]] = True
+    return indices[~mask], indices[mask]
 
 
 def select_subset(

@@ -14,13 +14,12 @@ import numpy as np
 
 from molgraphpt.chem.smiles import check_policy
 from molgraphpt.data.cache import Chunk, cached_store, file_sha256
-from molgraphpt.data.corpus import _contains, _Hasher
+from molgraphpt.data.corpus import _contains, _Hasher, holdout_split
 from molgraphpt.data.store import GraphStore
 from molgraphpt.data.text.readers import PairTable
 from molgraphpt.data.text.sources import _exclusion_specs, _normalize_spec, load_pairs, read_smiles
 from molgraphpt.data.text.templates import DEFAULT_TEMPLATES, _check_templates
 from molgraphpt.errors import CacheError, ConfigError, InvalidSmilesError
-from molgraphpt.seed import derive_seed
 
 __all__ = ["PAIRS_VERSION", "PairDataset", "load_pair_dataset"]
 
@@ -62,17 +61,8 @@ class PairDataset:
                 one pair stays in training.
             seed: Seed of the permutation.
         """
-        if isinstance(fraction, bool) or not 0.0 <= fraction < 1.0:
-            raise ConfigError("valid_fraction", fraction, expected="a float in [0, 1)")
-        n = len(self)
-        everything = np.arange(n, dtype=np.int64)
-        k = min(int(round(fraction * n)), n - 1) if fraction > 0 else 0
-        if k <= 0:
-            return everything, everything[:0]
-        rng = np.random.default_rng(derive_seed(seed, "pairs-valid"))
-        mask = np.zeros(n, dtype=bool)
-        mask[rng.permutation(n)[:k]] = True
-        return everything[~mask], everything[mask]
+        everything = np.arange(len(self), dtype=np.int64)
+        return holdout_split(everything, fraction, seed, tag="pairs-valid")
 
 
 @dataclass
