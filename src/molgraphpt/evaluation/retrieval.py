@@ -320,6 +320,7 @@ def evaluate_retrieval(
     kvplm_batch_size: int = 64,
     seed: int = 0,
     block_size: int = 1024,
+    keys: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Text↔molecule retrieval metrics of ``model`` over the pairs ``(smiles[i], texts[i])``.
 
@@ -343,6 +344,8 @@ def evaluate_retrieval(
         kvplm_batch_size: Group size of the KV-PLM in-batch accuracy.
         seed: Seed of the KV-PLM permutation.
         block_size: Queries scored at a time.
+        keys: Canonical SMILES of ``smiles`` when the caller already has them (they decide
+            which pairs share a molecule); computed with RDKit when None.
 
     Returns:
         ``{"num_pairs", "num_unique_molecules", "dedupe", "text_to_mol": {metrics},
@@ -377,7 +380,9 @@ def evaluate_retrieval(
         )
     where = torch.device(device) if device is not None else mol.device
     mol, txt = mol.to(where), txt.to(where)
-    unique = duplicate_groups(_canonical_keys(smiles))
+    if keys is not None and len(keys) != len(smiles):
+        raise ShapeError(f"got {len(keys)} canonical keys for {len(smiles)} SMILES")
+    unique = duplicate_groups(list(keys) if keys is not None else _canonical_keys(smiles))
     groups = unique.to(mol.device) if dedupe else None
     out: dict[str, Any] = {
         "num_pairs": len(smiles),
@@ -462,12 +467,12 @@ def evaluate_retrieval_file(
     if not pairs_path.exists():
         raise FileNotFoundError(f"pairs file {str(pairs_path)!r} does not exist")
     table = _read_pairs(pairs_path, smiles_col=smiles_col, text_col=text_col, fmt=pair_format)
-    smiles, texts, skipped = [], [], 0
+    smiles, texts, keys, skipped = [], [], [], 0
     for s, t in zip(table.smiles, table.texts, strict=True):
         if limit is not None and len(smiles) >= limit:
             break
         try:
-            canonical_smiles(s)
+            keys.append(canonical_smiles(s))
         except InvalidSmilesError:
             skipped += 1
             continue
@@ -483,7 +488,14 @@ def evaluate_retrieval_file(
         logger.warning("skipped %d pair(s) with invalid SMILES in %s", skipped, pairs_path)
     logger.info("evaluating retrieval over %d pairs from %s", len(smiles), pairs_path)
     res = evaluate_retrieval(
-        model, smiles, texts, batch_size=batch_size, device=device, dedupe=dedupe, seed=seed
+        model,
+        smiles,
+        texts,
+        batch_size=batch_size,
+        device=device,
+        dedupe=dedupe,
+        seed=seed,
+        keys=keys,
     )
     res.update(
         model=str(model_path),
