@@ -310,19 +310,16 @@ def _pair_subset(pairs: PairDataset, data: CorpusConfig) -> np.ndarray:
     Each source is first capped at its ``max_pairs``, then ``fraction`` / ``max_molecules`` apply
     to the rest; every subset is seeded by ``subset_seed``.
     """
-    keep = np.arange(len(pairs), dtype=np.int64)
-    capped = [i for i, src in enumerate(data.pairs) if src.max_pairs is not None]
-    if capped:
-        parts = []
-        for i, src in enumerate(data.pairs):
-            rows = keep[pairs.source_ids == i]
-            if src.max_pairs is not None and src.max_pairs < len(rows):
-                sub = select_subset(
-                    len(rows), max_molecules=src.max_pairs, seed=data.subset_seed + i
-                )
-                rows = rows[sub]
-            parts.append(rows)
-        keep = np.sort(np.concatenate(parts))
+    everything = np.arange(len(pairs), dtype=np.int64)
+    parts = []
+    for i, src in enumerate(data.pairs):
+        rows = everything[pairs.source_ids == i]
+        if src.max_pairs is not None and src.max_pairs < len(rows):
+            rows = rows[
+                select_subset(len(rows), max_molecules=src.max_pairs, seed=data.subset_seed + i)
+            ]
+        parts.append(rows)
+    keep = np.sort(np.concatenate(parts))
     chosen = select_subset(
         len(keep),
         fraction=data.fraction,
