@@ -25,7 +25,6 @@ files.
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import math
 import os
@@ -41,6 +40,7 @@ import torch
 import yaml
 from torch import nn
 
+from molgraphpt._io import write_json_atomic
 from molgraphpt.chem.smiles_tokenizer import SmilesTokenizer
 from molgraphpt.config.loading import save_config, to_dict
 from molgraphpt.config.schema import (
@@ -362,12 +362,6 @@ def _check_previous_run(run_dir: Path, cfg: PretrainConfig, resume: bool) -> Non
         logger.warning("resuming %s with a changed config (%s)", run_dir, ", ".join(changed))
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
-
-
 def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, Any]:
     """Pretrain ``cfg.model`` on ``cfg.data`` with ``cfg.objectives``; see the module docstring.
 
@@ -491,7 +485,7 @@ def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, A
 
     summary["versions"] = versions()
     summary["wall_time_s"] = round(time.perf_counter() - started, 2)
-    _write_json(run_dir / "pretrain.json", summary)
+    write_json_atomic(run_dir / "pretrain.json", summary, default=str)
     if started_group:
         dist.cleanup()
     return summary

@@ -241,6 +241,7 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
 def _evaluate_retrieval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from molgraphpt._io import write_json_atomic
     from molgraphpt.evaluation.retrieval import evaluate_retrieval_file, format_table
 
     results = evaluate_retrieval_file(
@@ -260,8 +261,6 @@ def _evaluate_retrieval(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(results, indent=2, default=str))
-        os.replace(tmp, out)
+        write_json_atomic(out, results, default=str)
         print(f"results in {out}")
     return 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import platform
 import time
 from dataclasses import replace
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from molgraphpt import __version__
+from molgraphpt._io import write_json_atomic
 from molgraphpt.config.loading import save_config, to_dict
 from molgraphpt.config.schema import FinetuneConfig
 from molgraphpt.data.datasets import MOLECULENET, MoleculeDataset, load_dataset
@@ -247,9 +247,7 @@ def finetune_seed(
     }
     for part, loader in loaders.items():
         out[part] = score(dataset, loader.indices, predict(task, loader, device))
-    tmp = run_dir / "result.json.tmp"
-    tmp.write_text(json.dumps(out, indent=2))
-    os.replace(tmp, run_dir / "result.json")
+    write_json_atomic(run_dir / "result.json", out)
     return out
 
 
@@ -310,9 +308,7 @@ def run_finetune(cfg: FinetuneConfig, *, resume: bool = False) -> dict[str, Any]
         "versions": versions(),
         "wall_time_s": round(time.perf_counter() - start, 2),
     }
-    tmp = run_dir / "results.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, default=str))
-    os.replace(tmp, run_dir / "results.json")
+    write_json_atomic(run_dir / "results.json", summary, default=str)
     return summary
 
 
