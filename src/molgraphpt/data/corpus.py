@@ -261,11 +261,35 @@ def _contains(sorted_set: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class _BuildState:
+class BuildState:
     """Filled in while the chunks are consumed; written into the store's ``meta.json``."""
 
     meta: dict[str, Any]
     current: tuple[str, int] | None = None  # (file, row offset) being read
+
+
+def build_excluding(
+    name: str,
+    key: dict[str, Any],
+    chunks: Iterator[Chunk],
+    state: BuildState,
+    hasher: _Hasher,
+    **cached_store_kwargs: Any,
+) -> GraphStore:
+    """:func:`cached_store` over ``chunks`` that read ``state.current`` files through ``hasher``.
+
+    Closes ``hasher`` in every case, and turns the global row number of an
+    :class:`InvalidSmilesError` into the row of the file being read (``state.current``).
+    """
+    try:
+        return cached_store(name, key, chunks, **cached_store_kwargs)
+    except InvalidSmilesError as err:
+        if state.current is None or err.row is None:
+            raise
+        path, offset = state.current
+        raise err.at(row=err.row - offset, source=path) from None
+    finally:
+        hasher.close()
 
 
 def _corpus_chunks(
@@ -273,7 +297,7 @@ def _corpus_chunks(
     smiles_col: str | None,
     exclude_files: list[Path],
     hasher: Callable[[list[str]], np.ndarray],
-    state: _BuildState,
+    state: BuildState,
 ) -> Iterator[Chunk]:
     """Rows of all ``files`` with global row numbers, excluded and blank rows filtered out."""
     excluded = _exclusion_hashes(exclude_files, hasher, state.meta["exclusion"]["files"])
@@ -374,31 +398,25 @@ def load_corpus(
     }
     # The generator fills these dicts while the store is built; build_store writes them into
     # meta.json after the last chunk (cached_store copies the outer dict only).
-    state = _BuildState(
+    state = BuildState(
         {"sources": [dict(s) for s in sources], "exclusion": {"files": [dict(e) for e in excl]}}
     )
     hasher = _Hasher(workers, unsanitizable)
     started = time.perf_counter()
-    try:
-        store = cached_store(
-            "corpus",
-            key,
-            _corpus_chunks(files, smiles_col, exclude_files, hasher, state),
-            cache_dir=cache_dir,
-            workers=workers,
-            on_invalid=on_invalid,
-            unsanitizable=unsanitizable,
-            source=f"corpus of {len(files)} file(s)",
-            progress=progress,
-            meta={"corpus": state.meta},
-        )
-    except InvalidSmilesError as err:
-        if state.current is None or err.row is None:
-            raise
-        path, offset = state.current
-        raise err.at(row=err.row - offset, source=path) from None
-    finally:
-        hasher.close()
+    store = build_excluding(
+        "corpus",
+        key,
+        _corpus_chunks(files, smiles_col, exclude_files, hasher, state),
+        state,
+        hasher,
+        cache_dir=cache_dir,
+        workers=workers,
+        on_invalid=on_invalid,
+        unsanitizable=unsanitizable,
+        source=f"corpus of {len(files)} file(s)",
+        progress=progress,
+        meta={"corpus": state.meta},
+    )
     info = _corpus_info(store, sources, excl)
     indices = select_subset(
         len(store), fraction=fraction, max_molecules=max_molecules, seed=subset_seed

@@ -13,13 +13,13 @@ from typing import Any, Literal
 import numpy as np
 
 from molgraphpt.chem.smiles import check_policy
-from molgraphpt.data.cache import Chunk, cached_store, file_sha256
-from molgraphpt.data.corpus import _contains, _Hasher, holdout_split
+from molgraphpt.data.cache import Chunk, file_sha256
+from molgraphpt.data.corpus import BuildState, _contains, _Hasher, build_excluding, holdout_split
 from molgraphpt.data.store import GraphStore
 from molgraphpt.data.text.readers import PairTable
 from molgraphpt.data.text.sources import _exclusion_specs, _normalize_spec, load_pairs, read_smiles
 from molgraphpt.data.text.templates import DEFAULT_TEMPLATES, _check_templates
-from molgraphpt.errors import CacheError, ConfigError, InvalidSmilesError
+from molgraphpt.errors import CacheError, ConfigError
 
 __all__ = ["PAIRS_VERSION", "PairDataset", "load_pair_dataset"]
 
@@ -65,18 +65,13 @@ class PairDataset:
         return holdout_split(everything, fraction, seed, tag="pairs-valid")
 
 
-@dataclass
-class _BuildState:
-    meta: dict[str, Any]
-    current: tuple[int, int] | None = None  # (source position, row offset) being featurized
-
-
 def _pair_chunks(
     tables: list[PairTable],
+    paths: list[str],
     offsets: list[int],
     exclude_specs: list[dict[str, Any]],
     hasher: Callable[[list[str]], np.ndarray],
-    state: _BuildState,
+    state: BuildState,
 ) -> Iterator[Chunk]:
     """Rows of all tables with global row numbers, excluded molecules dropped (counted)."""
     parts = []
@@ -91,8 +86,8 @@ def _pair_chunks(
         parts.append(hashes[hashes != 0])
     excluded = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
     state.meta["exclusion"]["num_molecules"] = int(len(excluded))
-    for pos, (table, offset, entry) in enumerate(zip(tables, offsets, state.meta["sources"])):
-        state.current = (pos, offset)
+    for table, path, offset, entry in zip(tables, paths, offsets, state.meta["sources"]):
+        state.current = (path, offset)
         num_excluded = 0
         for start in range(0, len(table), _CHUNK):
             smiles = table.smiles[start : start + _CHUNK]
@@ -183,33 +178,28 @@ def load_pair_dataset(
         "on_invalid": on_invalid,
         "unsanitizable": unsanitizable,
     }
-    state = _BuildState(
+    state = BuildState(
         {
             "sources": [{"sha256": s["sha256"]} for s in described],
             "exclusion": {"files": [{"sha256": e["sha256"]} for e in excl]},
         }
     )
     hasher = _Hasher(workers, unsanitizable)
-    try:
-        store = cached_store(
-            name.replace("/", "_"),
-            key,
-            _pair_chunks(tables, offsets, exclude_specs, hasher, state),
-            cache_dir=cache_dir,
-            workers=workers,
-            on_invalid=on_invalid,
-            unsanitizable=unsanitizable,
-            source=f"{len(specs)} pair file(s)",
-            progress=progress,
-            meta={"pairs": state.meta},
-        )
-    except InvalidSmilesError as err:
-        if state.current is None or err.row is None:
-            raise
-        pos, offset = state.current
-        raise err.at(row=err.row - offset, source=specs[pos]["path"]) from None
-    finally:
-        hasher.close()
+    paths = [s["path"] for s in specs]
+    store = build_excluding(
+        name.replace("/", "_"),
+        key,
+        _pair_chunks(tables, paths, offsets, exclude_specs, hasher, state),
+        state,
+        hasher,
+        cache_dir=cache_dir,
+        workers=workers,
+        on_invalid=on_invalid,
+        unsanitizable=unsanitizable,
+        source=f"{len(specs)} pair file(s)",
+        progress=progress,
+        meta={"pairs": state.meta},
+    )
     return _assemble(store, tables, offsets, described, excl, started)
 
 
