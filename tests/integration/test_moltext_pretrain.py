@@ -11,14 +11,13 @@ import torch
 import yaml
 
 from molgraphpt.cli.main import main
-from molgraphpt.config.loading import load_config
-from molgraphpt.config.schema import FinetuneConfig, load_pretrain_config
+from molgraphpt.config.schema import load_pretrain_config
 from molgraphpt.errors import ConfigError
-from molgraphpt.evaluation import finetune as finetune_module
 from molgraphpt.models.moltext import MolTextModel
 from molgraphpt.models.serialization import load_state
 from molgraphpt.pretrain import run_pretraining
 from molgraphpt.training import loop as loop_module
+from tests.integration.finetune_spy import finetune_from
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "pretrain" / "tiny_moltext.yaml"
@@ -80,21 +79,7 @@ def test_pretrain_writes_a_moltext_model_that_retrieves_and_finetunes(
         for k, v in load_state(run / "model").items()
         if k.startswith("graph.")
     }
-    seen = {}
-    real_train = finetune_module.train
-
-    def spy(task, *a, **kw):
-        seen.update({k: v.clone() for k, v in task.model.encoder.state_dict().items()})
-        return real_train(task, *a, **kw)
-
-    monkeypatch.setattr(finetune_module, "train", spy)
-    ft = load_config(
-        FinetuneConfig,
-        REPO / "configs" / "finetune" / "embedded.yaml",
-        [f"run_dir={tmp_path / 'ft'}", f"model.init={run / 'model'}", "train.max_steps=2"]
-        + ["train.progress=false"],
-    )
-    finetune_module.run_finetune(ft)
+    seen, _ = finetune_from(run / "model", tmp_path / "ft", monkeypatch)
     assert set(seen) == set(checkpoint)
     assert all(torch.equal(seen[k], checkpoint[k]) for k in checkpoint)
 

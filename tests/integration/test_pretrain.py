@@ -11,14 +11,14 @@ import torch
 import yaml
 
 from molgraphpt.cli.main import main
-from molgraphpt.config.loading import load_config, to_dict
-from molgraphpt.config.schema import FinetuneConfig, load_pretrain_config
+from molgraphpt.config.loading import to_dict
+from molgraphpt.config.schema import load_pretrain_config
 from molgraphpt.errors import ConfigError, UnknownNameError
-from molgraphpt.evaluation import finetune as finetune_module
 from molgraphpt.models.graph import build_graph_encoder
 from molgraphpt.models.serialization import load_state
 from molgraphpt.pretrain import load_pretrained_encoder, run_pretraining
 from molgraphpt.training import loop as loop_module
+from tests.integration.finetune_spy import finetune_from
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "pretrain" / "tiny.yaml"
@@ -51,21 +51,7 @@ def test_cli_pretrain_then_finetune_from_the_encoder(tmp_path, monkeypatch, caps
 
     # fine-tune with model.init: the architecture and the weights come from the checkpoint
     checkpoint = load_state(run / "model")
-    seen = {}
-    real_train = finetune_module.train
-
-    def spy(task, *a, **kw):
-        seen.update({k: v.clone() for k, v in task.model.encoder.state_dict().items()})
-        return real_train(task, *a, **kw)
-
-    monkeypatch.setattr(finetune_module, "train", spy)
-    cfg = load_config(
-        FinetuneConfig,
-        REPO / "configs" / "finetune" / "embedded.yaml",
-        [f"run_dir={tmp_path / 'ft'}", f"model.init={run / 'model'}", "train.max_steps=2"]
-        + ["train.progress=false"],
-    )
-    res = finetune_module.run_finetune(cfg)
+    seen, res = finetune_from(run / "model", tmp_path / "ft", monkeypatch)
     assert set(seen) == set(checkpoint)
     for key, value in checkpoint.items():
         assert torch.equal(seen[key], value), key
