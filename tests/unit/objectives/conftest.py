@@ -53,3 +53,24 @@ def _one_thread():
 @pytest.fixture
 def batch() -> MolTextBatch:
     return molecules()
+
+
+def train_until_halved(task, batch: MolTextBatch, *, steps: int, lr: float) -> list[float]:
+    """Adam on ``task``'s trainable parameters until the loss halves or ``steps`` run out.
+
+    The randomness is fixed (the task is reseeded before every step when it can be), so the loss
+    only moves because the parameters do. Returns the losses seen.
+    """
+    optimizer = torch.optim.Adam([p for p in task.parameters() if p.requires_grad], lr=lr)
+    losses: list[float] = []
+    for _ in range(steps):
+        if hasattr(task, "reseed"):
+            task.reseed(0)
+        loss = task(batch).loss
+        losses.append(float(loss.detach()))
+        if losses[-1] <= 0.5 * losses[0]:
+            break
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return losses

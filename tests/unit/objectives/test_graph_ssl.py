@@ -16,7 +16,7 @@ from molgraphpt.objectives import (
     build_task_config,
 )
 
-from .conftest import PARAMS, molecules, tiny_encoder
+from .conftest import PARAMS, molecules, tiny_encoder, train_until_halved
 
 NAMES = sorted(PARAMS)
 
@@ -69,18 +69,7 @@ def test_loss_is_finite_and_every_parameter_gets_a_gradient(batch, name, params)
 @pytest.mark.parametrize("name", NAMES)
 def test_overfits_one_batch(batch, name):
     """Loss halves within 100 Adam steps with the randomness fixed (reseeded every step)."""
-    task = build(name)
-    optimizer = torch.optim.Adam(task.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(100):
-        task.reseed(0)
-        loss = task(batch).loss
-        losses.append(float(loss.detach()))
-        if losses[-1] <= 0.5 * losses[0]:
-            break
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    losses = train_until_halved(build(name), batch, steps=100, lr=1e-2)
     assert losses[-1] <= 0.5 * losses[0], (losses[0], min(losses))
 
 

@@ -18,7 +18,7 @@ from molgraphpt.models.text import TextEncoder, TextEncoderConfig
 from molgraphpt.objectives import TaskSpec, build_objectives, build_task
 from molgraphpt.objectives.moltext import gather_with_grad
 from molgraphpt.objectives.text_mlm import pack_text_and_smiles
-from tests.unit.objectives.conftest import SMILES, molecules, tiny_encoder
+from tests.unit.objectives.conftest import SMILES, molecules, tiny_encoder, train_until_halved
 
 TEXTS = [
     "the molecule is an alcohol",
@@ -107,20 +107,9 @@ def test_loss_is_finite_and_reaches_the_parameters_it_trains(name, tiny_text_dir
 def test_overfits_one_batch(name, tiny_text_dir, smiles_tokenizer):
     """The loss halves within 150 Adam steps, randomness fixed (reseeded every step)."""
     model, task = build(name, tiny_text_dir, smiles_tokenizer)
-    task.train(False) if name == "mol_text_matching" else None  # no dropout noise in the fusion
-    batch = make_batch(model, smiles_tokenizer)
-    optimizer = torch.optim.Adam([p for p in task.parameters() if p.requires_grad], lr=3e-3)
-    losses = []
-    for _ in range(150):
-        if hasattr(task, "reseed"):
-            task.reseed(0)
-        loss = task(batch).loss
-        losses.append(float(loss.detach()))
-        if losses[-1] <= 0.5 * losses[0]:
-            break
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    if name == "mol_text_matching":
+        task.train(False)  # no dropout noise in the fusion
+    losses = train_until_halved(task, make_batch(model, smiles_tokenizer), steps=150, lr=3e-3)
     assert losses[-1] <= 0.5 * losses[0], (losses[0], min(losses))
 
 
