@@ -10,6 +10,8 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
 RESULTS_MD = HERE / "RESULTS.md"
@@ -178,3 +180,38 @@ def finetune_job(job: dict) -> dict:
         "seconds": round(time.perf_counter() - start, 1),
         "ogb_test": seed_res["test"].get(f"ogb_{res['metric']}"),
     }
+
+
+# ------------------------------------------------------- fine-tuning results of one row
+
+
+def average_over(datasets: list[str]) -> list[str]:
+    """The datasets a row's ``average`` is over: the six small sets when all are run."""
+    return SIX if all(d in datasets for d in SIX) else list(datasets)
+
+
+def summarize(runs: list[dict], datasets: list[str]) -> dict:
+    """``{"<dataset>": {"mean", "std", "seeds", ...}, "average": x, ...}`` of one row (x100)."""
+    row: dict = {}
+    for name in datasets:
+        found = sorted((r for r in runs if r["dataset"] == name), key=lambda r: r["seed"])
+        if not found:
+            continue
+        vals = np.array([r["test"] for r in found], dtype=float) * 100.0
+        row[name] = {
+            "metric": found[0]["metric"],
+            "mean": round(float(vals.mean()), 2),
+            "std": round(float(vals.std()), 2),
+            "seeds": [round(float(v), 2) for v in vals],
+            "seed_ids": [r["seed"] for r in found],
+            "valid_mean": round(float(np.mean([r["valid"] for r in found])) * 100.0, 2),
+            "best_epochs": [r["best_epoch"] for r in found],
+        }
+    # The six small sets when all are run, else every set run (protocol.average_over says which);
+    # None when one of them has no result.
+    over = average_over(datasets)
+    found = [row[d]["mean"] for d in over if d in row]
+    row["average"] = round(float(np.mean(found)), 2) if len(found) == len(over) else None
+    eight = [row[d]["mean"] for d in EIGHT if d in row]
+    row["average_8"] = round(float(np.mean(eight)), 2) if len(eight) == 8 else None
+    return row

@@ -38,8 +38,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
@@ -48,6 +46,7 @@ from common import (  # noqa: E402
     data_root,
     finetune_job,
     machine,
+    summarize,
     today,
     update_results_md,
     versions,
@@ -289,7 +288,7 @@ def main() -> None:
                         "init": None if row == "none" else str(out / row / "model"),
                     }
                 )
-    ft: dict[str, dict[str, list[float]]] = {}
+    ft: dict[str, list[dict]] = {}
     started = time.perf_counter()
     if jobs:
         from molgraphpt.data.datasets import load_dataset
@@ -299,23 +298,11 @@ def main() -> None:
         with ProcessPoolExecutor(args.parallel) as pool:
             futures = {pool.submit(finetune_job, j): j for j in jobs}
             for fut in as_completed(futures):
-                j = futures[fut]
-                r = fut.result()
-                ft.setdefault(j["row"], {}).setdefault(j["dataset"], []).append(100 * r["test"])
+                ft.setdefault(futures[fut]["row"], []).append(fut.result())
     ft_wall = time.perf_counter() - started
-    moleculenet6 = {}
-    per_dataset = {}
-    for row, by_d in ft.items():
-        per_dataset[row] = {
-            d: {
-                "mean": round(float(np.mean(v)), 2),
-                "std": round(float(np.std(v)), 2),
-                "seeds": [round(x, 2) for x in v],
-            }
-            for d, v in by_d.items()
-        }
-        if all(d in by_d for d in SIX):
-            moleculenet6[row] = round(float(np.mean([np.mean(by_d[d]) for d in SIX])), 2)
+    summaries = {row: summarize(runs, SIX) for row, runs in ft.items()}
+    per_dataset = {row: {d: s[d] for d in SIX if d in s} for row, s in summaries.items()}
+    moleculenet6 = {row: s["average"] for row, s in summaries.items() if s["average"] is not None}
 
     payload = {
         "protocol": {

@@ -35,19 +35,19 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
 from common import (  # noqa: E402
     EIGHT,
     SIX,
+    average_over,
     data_root,
     finetune_config,
     finetune_job,
     machine,
     protocol_dict,
+    summarize,
     today,
     update_results_md,
     versions,
@@ -223,37 +223,6 @@ def corpus_record(summaries: dict, root: Path) -> dict:
 
 
 # ----------------------------------------------------------------------------- phase 2: fine-tune
-
-
-def average_over(datasets: list[str]) -> list[str]:
-    return SIX if all(d in datasets for d in SIX) else list(datasets)
-
-
-def summarize(runs: list[dict], datasets: list[str]) -> dict:
-    """``{"<dataset>": {"mean", "std", "seeds", ...}, "average": x, ...}`` of one row (x100)."""
-    row: dict = {}
-    for name in datasets:
-        found = sorted((r for r in runs if r["dataset"] == name), key=lambda r: r["seed"])
-        if not found:
-            continue
-        vals = np.array([r["test"] for r in found], dtype=float) * 100.0
-        row[name] = {
-            "metric": found[0]["metric"],
-            "mean": round(float(vals.mean()), 2),
-            "std": round(float(vals.std()), 2),
-            "seeds": [round(float(v), 2) for v in vals],
-            "seed_ids": [r["seed"] for r in found],
-            "valid_mean": round(float(np.mean([r["valid"] for r in found])) * 100.0, 2),
-            "best_epochs": [r["best_epoch"] for r in found],
-        }
-    # The six small sets when all are run, else every set run (protocol.average_over says which);
-    # None when one of them has no result.
-    over = average_over(datasets)
-    found = [row[d]["mean"] for d in over if d in row]
-    row["average"] = round(float(np.mean(found)), 2) if len(found) == len(over) else None
-    eight = [row[d]["mean"] for d in EIGHT if d in row]
-    row["average_8"] = round(float(np.mean(eight)), 2) if len(eight) == 8 else None
-    return row
 
 
 def gain(rows: dict, objectives: list[str]) -> dict | None:
