@@ -51,7 +51,8 @@ from molgraphpt.config.schema import (
 )
 from molgraphpt.data.corpus import Corpus, holdout_split, load_corpus, select_subset
 from molgraphpt.data.loader import GraphLoader
-from molgraphpt.data.text import PairDataset, PairLoader, load_pair_dataset
+from molgraphpt.data.text import PairDataset, PairLoader, TextFeatures, load_pair_dataset
+from molgraphpt.errors import ConfigError
 from molgraphpt.models.graph import GraphEncoder, build_graph_encoder
 from molgraphpt.models.moltext import MolTextConfig, MolTextModel
 from molgraphpt.models.serialization import (
@@ -60,7 +61,8 @@ from molgraphpt.models.serialization import (
     save_pretrained,
 )
 from molgraphpt.models.text import TextEncoder
-from molgraphpt.objectives.base import build_task_config
+from molgraphpt.models.text_features import cached_text_features, is_frozen
+from molgraphpt.objectives.base import build_task_config, needs_text_tokens
 from molgraphpt.objectives.multitask import build_objectives
 from molgraphpt.seed import seed_everything
 from molgraphpt.training import distributed as dist
@@ -252,6 +254,7 @@ def _moltext_run(cfg: PretrainConfig, run_dir: Path, *, resumed: bool, main: boo
             proj_dim=opts.proj_dim,
             temperature=opts.temperature,
             smiles_vocab_size=smiles_tokenizer.vocab_size if smiles_tokenizer else 0,
+            projection=opts.projection,
         ),
         text_encoder=text_encoder,
         smiles_tokenizer=smiles_tokenizer,
@@ -261,11 +264,19 @@ def _moltext_run(cfg: PretrainConfig, run_dir: Path, *, resumed: bool, main: boo
     if opts.freeze_graph:
         model.graph.requires_grad_(False)
     task = build_objectives(cfg.objectives, model)
+    features = None
+    if _cache_text_features(cfg, text_encoder):
+        positions = np.union1d(train_idx, valid_idx)  # [k] sorted
+        values = cached_text_features(
+            text_encoder, [pairs.texts[i] for i in positions], cache_dir=cfg.data.cache_dir
+        )
+        features = TextFeatures(positions, values)
     common = {
-        "tokenizer": text_encoder.tokenizer,
+        "tokenizer": None if features is not None else text_encoder.tokenizer,
         "max_length": cfg.text.max_length,
         "smiles_tokenizer": smiles_tokenizer,
         "smiles_max_length": opts.smiles_max_length,
+        "text_features": features,
         "batch_size": tc.batch_size,
     }
     loader = PairLoader(
@@ -290,7 +301,38 @@ def _moltext_run(cfg: PretrainConfig, run_dir: Path, *, resumed: bool, main: boo
             head_lr=opts.text_lr,
             head_prefixes=_module_paths(task, model.text),
         )
-    return _Run(model, task, loader, evaluate, train_idx, valid_idx, pairs.info, groups)
+    info = {**pairs.info, "text_features": "online" if features is None else "cached"}
+    return _Run(model, task, loader, evaluate, train_idx, valid_idx, info, groups)
+
+
+def _cache_text_features(cfg: PretrainConfig, text_encoder: TextEncoder) -> bool:
+    """Whether the run feeds cached pooled text vectors instead of tokens (``moltext.text_features``).
+
+    Raises:
+        ConfigError: ``"cached"`` was asked for, but the text encoder has trained weights or an
+            objective reads text tokens.
+    """
+    mode = cfg.moltext.text_features
+    if mode == "online":
+        return False
+    readers = [spec.name for spec in cfg.objectives if needs_text_tokens(spec.name)]
+    frozen = is_frozen(text_encoder)
+    if mode == "cached":
+        if not frozen:
+            raise ConfigError(
+                "text.freeze_layers",
+                cfg.text.freeze_layers if cfg.text is not None else None,
+                expected="-1 with moltext.text_features: cached (a trained text encoder's "
+                "outputs change every step), or moltext.text_features: online",
+            )
+        if readers:
+            raise ConfigError(
+                "moltext.text_features",
+                mode,
+                expected=f"online or auto: objectives {readers} read text tokens, which "
+                "cached text features do not provide",
+            )
+    return frozen and not readers
 
 
 def _module_paths(root: nn.Module, sub: nn.Module) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,55 @@ def test_max_pairs_caps_one_source_and_keeps_the_other_whole(tmp_path, tiny_text
     info = run_pretraining(cfg)
     per_source = [s["num_pairs"] for s in info["corpus"]["sources"]]
     assert info["num_train"] == per_source[0] + 20 and per_source[1] > 20
+
+
+# ------------------------------------------------------------------- cached text features
+
+CONTRASTIVE_ONLY = ["objectives=[{name: mol_text_contrastive}, {name: attr_mask, weight: 0.5}]"]
+
+
+@pytest.mark.integration
+def test_a_frozen_text_encoder_trains_from_cached_features_like_online(tmp_path, tiny_text_dir):
+    """auto picks the cache for a frozen encoder; the losses match the online run's."""
+    extra = ["train.max_steps=4", "moltext.smiles_vocab_size=0", *CONTRASTIVE_ONLY]
+    runs = {}
+    for mode in ("auto", "online"):
+        args = overrides(tmp_path / mode, tiny_text_dir, *extra, f"moltext.text_features={mode}")
+        args[args.index("text.freeze_layers=1")] = "text.freeze_layers=-1"
+        runs[mode] = run_pretraining(load_pretrain_config(TINY, args))
+    assert runs["auto"]["corpus"]["text_features"] == "cached"
+    assert runs["online"]["corpus"]["text_features"] == "online"
+    assert list(Path(os.environ["MOLGRAPHPT_CACHE"]).glob("text-features/*.npy"))
+    for key, value in runs["online"]["final_train"].items():
+        assert runs["auto"]["final_train"][key] == pytest.approx(value, rel=2e-3, abs=2e-3), key
+    assert runs["auto"]["final_valid"]["valid/loss"] == pytest.approx(
+        runs["online"]["final_valid"]["valid/loss"], rel=2e-3
+    )
+    # the checkpoint is a normal MolTextModel: it embeds raw text with its own encoder
+    model = MolTextModel.from_pretrained(tmp_path / "auto" / "model")
+    assert model.encode_texts(["a salt"]).shape == (1, 32)
+
+
+@pytest.mark.integration
+def test_auto_keeps_tokens_when_an_objective_reads_them(tmp_path, tiny_text_dir):
+    args = overrides(tmp_path, tiny_text_dir, "train.max_steps=1")
+    args[args.index("text.freeze_layers=1")] = "text.freeze_layers=-1"
+    info = run_pretraining(load_pretrain_config(TINY, args))  # kvplm_mlm reads tokens
+    assert info["corpus"]["text_features"] == "online"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "freeze, objectives, match",
+    [
+        ("1", CONTRASTIVE_ONLY, "freeze_layers"),
+        ("-1", [], "kvplm_mlm"),
+    ],
+)
+def test_cached_text_features_refuses_what_it_cannot_serve(
+    tmp_path, tiny_text_dir, freeze, objectives, match
+):
+    args = overrides(tmp_path, tiny_text_dir, "train.max_steps=1", "moltext.text_features=cached")
+    args[args.index("text.freeze_layers=1")] = f"text.freeze_layers={freeze}"
+    with pytest.raises(ConfigError, match=match):
+        run_pretraining(load_pretrain_config(TINY, args + objectives))

@@ -245,6 +245,14 @@ class MolTextOptions:
             projection heads; the text encoder is frozen with ``text.freeze_layers: -1``).
         text_lr: Learning rate of the text encoder's trainable layers (pretrained transformers
             want a smaller one than a GNN trained from scratch); None uses ``train.lr``.
+        projection: Projection head of each modality, ``"linear"`` (CLIP) or ``"mlp"``
+            (``Linear - GELU - Linear``).
+        text_features: ``"cached"``: run the text encoder once per text before training and
+            feed its stored pooled outputs to the objectives
+            (:mod:`molgraphpt.models.text_features`); needs a text encoder with no trained
+            weight (``text.freeze_layers: -1``) and objectives that do not read text tokens
+            (``mol_text_contrastive`` and graph objectives). ``"online"``: run the encoder on
+            every batch. ``"auto"`` (default): ``"cached"`` whenever it applies.
     """
 
     proj_dim: int = 256
@@ -253,8 +261,18 @@ class MolTextOptions:
     smiles_max_length: int = 64
     freeze_graph: bool = False
     text_lr: float | None = None
+    projection: Literal["linear", "mlp"] = "linear"
+    text_features: Literal["auto", "cached", "online"] = "auto"
 
     def __post_init__(self) -> None:
+        if self.projection not in ("linear", "mlp"):
+            raise ConfigError(
+                "moltext.projection", self.projection, expected="one of linear, mlp"
+            )
+        if self.text_features not in ("auto", "cached", "online"):
+            raise ConfigError(
+                "moltext.text_features", self.text_features, expected="one of auto, cached, online"
+            )
         if self.text_lr is not None and not 0.0 < self.text_lr < float("inf"):
             raise ConfigError("moltext.text_lr", self.text_lr, expected="a number > 0 or null")
         if self.proj_dim < 1:

@@ -11,6 +11,9 @@ from torch_geometric.data import Batch
 
 from molgraphpt.errors import ShapeError
 
+#: Key of precomputed pooled text vectors ``[batch, hidden]`` in ``MolTextBatch.text``.
+TEXT_FEATURES_KEY = "pooled"
+
 
 @dataclass
 class MolTextBatch:
@@ -19,7 +22,8 @@ class MolTextBatch:
     Attributes:
         graph: PyG batch with ``x`` [num_nodes, 9], ``edge_index`` [2, num_edges],
             ``edge_attr`` [num_edges, 3] (int64, OGB vocabularies) and ``batch`` [num_nodes].
-        text: Tokenized text (``input_ids``, ``attention_mask``: [batch_size, seq_len]) or None.
+        text: Tokenized text (``input_ids``, ``attention_mask``: [batch_size, seq_len]) and/or
+            precomputed pooled text vectors (``"pooled"``: [batch_size, hidden]), or None.
         y: Labels ``[batch_size, num_tasks]`` float32, NaN where missing, or None.
         index: Dataset indices of the molecules ``[batch_size]`` (int64), or None.
         meta: Anything else a collator wants to pass along.

@@ -31,7 +31,8 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from molgraphpt.chem.graph import smiles_to_graph
-from molgraphpt.errors import CheckpointError, ConfigError, InvalidSmilesError
+from molgraphpt.data.batch import TEXT_FEATURES_KEY
+from molgraphpt.errors import CheckpointError, ConfigError, InvalidSmilesError, ShapeError
 from molgraphpt.models.graph import GraphEncoder, GraphEncoderConfig, build_graph_encoder
 from molgraphpt.models.serialization import (
     CONFIG_NAME,
@@ -243,8 +244,20 @@ class MolTextModel(nn.Module):
 
         Args:
             text: ``input_ids`` and ``attention_mask`` ``[batch, seq_len]`` (as returned by
-                ``self.text.tokenize``), optionally ``token_type_ids``.
+                ``self.text.tokenize``), optionally ``token_type_ids``; or ``"pooled"``
+                ``[batch, hidden_size]``: the text encoder's pooled outputs computed beforehand
+                (:mod:`molgraphpt.models.text_features`), which then only go through
+                ``text_proj``.
         """
+        if TEXT_FEATURES_KEY in text:
+            pooled = text[TEXT_FEATURES_KEY]
+            if pooled.dim() != 2 or pooled.size(-1) != self.text.hidden_size:
+                raise ShapeError(
+                    f"text['{TEXT_FEATURES_KEY}'] has shape {tuple(pooled.shape)}, expected "
+                    f"[batch, {self.text.hidden_size}] (the text encoder's width): were the "
+                    "features computed with another text model?"
+                )
+            return F.normalize(self.text_proj(pooled.to(self.logit_scale.dtype)), dim=-1)
         out = self.text(
             text["input_ids"],
             text.get("attention_mask"),

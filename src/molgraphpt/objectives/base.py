@@ -38,6 +38,10 @@ class PretrainTask(nn.Module):
     #: What the objective is built around: ``"graph"`` (the graph encoder) or ``"moltext"``
     #: (the whole :class:`~molgraphpt.models.moltext.MolTextModel`: graph + text encoders).
     borrows: ClassVar[str] = "graph"
+    #: Whether the objective also works from precomputed pooled text vectors (``batch.text
+    #: ["pooled"]``, a frozen text encoder's output) instead of text tokens. Only objectives with
+    #: ``"text"`` in ``requires`` look at it.
+    accepts_text_features: ClassVar[bool] = False
 
     def loss(self, batch: MolTextBatch) -> TaskOutput:
         """Compute the objective on ``batch``."""
@@ -64,6 +68,16 @@ class TaskSpec:
     name: str
     weight: float = 1.0
     params: dict[str, Any] = field(default_factory=dict)
+
+
+def needs_text_tokens(name: str) -> bool:
+    """Whether objective ``name`` needs tokenized text (precomputed text vectors do not do).
+
+    Raises:
+        UnknownNameError: ``name`` is not registered.
+    """
+    cls = TASKS.get(name)
+    return "text" in cls.requires and not cls.accepts_text_features
 
 
 def build_task_config(spec: TaskSpec) -> Any:

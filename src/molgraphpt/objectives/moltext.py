@@ -35,7 +35,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 from torch_geometric.utils import to_dense_batch
 
-from molgraphpt.data.batch import MolTextBatch
+from molgraphpt.data.batch import TEXT_FEATURES_KEY, MolTextBatch
 from molgraphpt.data.transforms import mask_atoms
 from molgraphpt.errors import ConfigError
 from molgraphpt.models.fusion import CrossAttentionBlock
@@ -71,7 +71,8 @@ def _accuracy(logits: Tensor, target: Tensor) -> Tensor:
 
 
 def _text_only(text: dict[str, Tensor]) -> dict[str, Tensor]:
-    return {k: v for k, v in text.items() if k in ("input_ids", "attention_mask")}
+    keep = ("input_ids", "attention_mask", TEXT_FEATURES_KEY)
+    return {k: v for k, v in text.items() if k in keep}
 
 
 def dense_nodes(encoder: nn.Module, graph: Any) -> tuple[Tensor, Tensor]:
@@ -151,6 +152,7 @@ class MolTextContrastive(PretrainTask):
     config_cls = MolTextContrastiveConfig
     borrows = "moltext"
     requires = frozenset({"graph", "text"})
+    accepts_text_features = True  # a frozen text encoder's cached pooled outputs will do
 
     def __init__(self, model: nn.Module, cfg: MolTextContrastiveConfig) -> None:
         super().__init__()

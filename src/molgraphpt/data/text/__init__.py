@@ -59,7 +59,8 @@ the tokenized texts and (optionally) KV-PLM SMILES tokens.
   format) and :func:`read_smiles` (the SMILES of exclusion files).
 * :mod:`~molgraphpt.data.text.dataset`: :class:`PairDataset`, :func:`load_pair_dataset` and its
   cache key (``PAIRS_VERSION``).
-* :mod:`~molgraphpt.data.text.loader`: :class:`PairLoader`.
+* :mod:`~molgraphpt.data.text.loader`: :class:`PairLoader` and :class:`TextFeatures`
+  (precomputed text vectors it can serve instead of tokens).
 
 :class:`~molgraphpt.chem.smiles_tokenizer.SmilesTokenizer` (KV-PLM SMILES tokens for
 :class:`PairLoader`) is re-exported for convenience.
@@ -73,7 +74,7 @@ from molgraphpt.chem.smiles_tokenizer import SmilesTokenizer
 # split, without being in __all__.
 from molgraphpt.data.text.dataset import PAIRS_VERSION as PAIRS_VERSION
 from molgraphpt.data.text.dataset import PairDataset, load_pair_dataset
-from molgraphpt.data.text.loader import PairLoader
+from molgraphpt.data.text.loader import PairLoader, TextFeatures
 from molgraphpt.data.text.readers import PAIR_FORMATS, PairTable, detect_format, read_pairs
 from molgraphpt.data.text.sources import load_pairs, read_smiles
 from molgraphpt.data.text.templates import (
@@ -90,6 +91,7 @@ __all__ = [
     "PairLoader",
     "PairTable",
     "SmilesTokenizer",
+    "TextFeatures",
     "detect_format",
     "indefinite_article",
     "load_pair_dataset",

@@ -1,25 +1,82 @@
-"""The pair loader: :class:`PairLoader` (graphs, tokenized texts, optional SMILES tokens)."""
+"""The pair loader: :class:`PairLoader` (graphs, tokenized texts or precomputed text vectors,
+optional SMILES tokens) and :class:`TextFeatures` (those vectors)."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from molgraphpt.chem.smiles_tokenizer import SmilesTokenizer
-from molgraphpt.data.batch import MolTextBatch
+from molgraphpt.data.batch import TEXT_FEATURES_KEY, MolTextBatch
 from molgraphpt.data.loader import GraphLoader
 from molgraphpt.data.text.dataset import PairDataset
 from molgraphpt.errors import ConfigError
 
-__all__ = ["PairLoader"]
+__all__ = ["PairLoader", "TextFeatures"]
 
 # The package's name, not this module's: log records keep the logger they had before the split.
 logger = logging.getLogger("molgraphpt.data.text")
+
+
+@dataclass(frozen=True)
+class TextFeatures:
+    """Precomputed text vectors of some pairs (e.g. a frozen encoder's pooled outputs).
+
+    Attributes:
+        positions: Dataset positions ``[k]`` int64, strictly increasing.
+        values: ``[k, hidden]`` (any float dtype; float16 on disk): ``values[j]`` belongs to
+            the pair at ``positions[j]``.
+
+    Raises:
+        ConfigError: ``positions`` is not strictly increasing or does not match ``values``.
+    """
+
+    positions: np.ndarray
+    values: np.ndarray
+
+    def __post_init__(self) -> None:
+        positions = np.asarray(self.positions, dtype=np.int64)
+        object.__setattr__(self, "positions", positions)
+        if self.values.ndim != 2 or len(self.values) != len(positions):
+            raise ConfigError(
+                "text_features",
+                f"{len(positions)} positions, values of shape {tuple(self.values.shape)}",
+                expected="one row of values [k, hidden] per position",
+            )
+        if len(positions) > 1 and not (np.diff(positions) > 0).all():
+            raise ConfigError(
+                "text_features.positions", "not strictly increasing", expected="sorted positions"
+            )
+
+    @property
+    def dim(self) -> int:
+        """Width of a vector."""
+        return int(self.values.shape[1])
+
+    def lookup(self, index: np.ndarray) -> torch.Tensor:
+        """Vectors of dataset positions ``index`` ``[B]``: ``[B, hidden]`` float32.
+
+        Raises:
+            ConfigError: A position has no vector.
+        """
+        index = np.asarray(index, dtype=np.int64)
+        rows = np.searchsorted(self.positions, index)
+        found = rows < len(self.positions)
+        found[found] = self.positions[rows[found]] == index[found]
+        if not found.all():
+            missing = index[~found][:5].tolist()
+            raise ConfigError(
+                "text_features",
+                f"no vector for dataset positions {missing}",
+                expected="features computed for every position the loader iterates over",
+            )
+        return torch.from_numpy(np.asarray(self.values[rows], dtype=np.float32))
 
 
 class PairLoader(GraphLoader):
@@ -37,6 +94,10 @@ class PairLoader(GraphLoader):
         smiles_tokenizer: KV-PLM SMILES tokenizer; adds ``smiles_input_ids`` and
             ``smiles_attention_mask`` to ``batch.text``.
         smiles_max_length: Longest SMILES token row (``[CLS]`` and ``[SEP]`` included).
+        text_features: Precomputed text vectors covering ``indices``; each batch then carries
+            them as ``text["pooled"]`` ``[B, hidden]`` float32 (objectives that embed the text
+            use them instead of running the text encoder). Usually given with
+            ``tokenizer=None``.
         batch_size, shuffle, seed, drop_last, num_workers, rank, world_size: As for
             :class:`~molgraphpt.data.loader.GraphLoader`.
 
@@ -55,6 +116,7 @@ class PairLoader(GraphLoader):
         max_length: int = 128,
         smiles_tokenizer: SmilesTokenizer | None = None,
         smiles_max_length: int = 64,
+        text_features: TextFeatures | None = None,
         batch_size: int = 32,
         shuffle: bool = False,
         seed: int = 0,
@@ -75,7 +137,7 @@ class PairLoader(GraphLoader):
             rank=rank,
             world_size=world_size,
         )
-        if tokenizer is None and smiles_tokenizer is None:
+        if tokenizer is None and smiles_tokenizer is None and text_features is None:
             logger.warning(
                 "PairLoader without tokenizer and smiles_tokenizer: batches carry no text"
             )
@@ -90,6 +152,9 @@ class PairLoader(GraphLoader):
         self.max_length = max_length
         self.smiles_tokenizer = smiles_tokenizer
         self.smiles_max_length = smiles_max_length
+        self.text_features = text_features
+        if text_features is not None and len(self.indices):
+            text_features.lookup(np.unique(self.indices))  # fail now, not mid-epoch
 
     def collate(self, index: np.ndarray) -> MolTextBatch:
         """The batch of dataset positions ``index`` ``[batch_size]``."""
@@ -111,6 +176,8 @@ class PairLoader(GraphLoader):
             enc = self.smiles_tokenizer.encode_batch(smiles, max_length=self.smiles_max_length)
             text["smiles_input_ids"] = torch.from_numpy(enc["input_ids"])
             text["smiles_attention_mask"] = torch.from_numpy(enc["attention_mask"])
+        if self.text_features is not None:
+            text[TEXT_FEATURES_KEY] = self.text_features.lookup(index)
         batch.text = text or None
         batch.meta["texts"] = texts
         return batch
