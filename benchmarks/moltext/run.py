@@ -38,6 +38,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import yaml
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
@@ -70,27 +72,38 @@ PUBLISHED = {
     "Text2Mol GCN2 (SciBERT)": {"mrr": 0.371, "hits1": 0.223, "hits10": 0.689, "mean_rank": 41.90},
     "Text2Mol ensemble": {"mrr": 0.499, "hits1": 0.344, "hits10": 0.811, "mean_rank": 20.21},
 }
+
+
+def row_label(row: str, *, mlm: bool = True) -> str:
+    """``ROWS[row]``, without kvplm_mlm when the run dropped it."""
+    label = ROWS[row]
+    return label if mlm else label.replace(" + kvplm_mlm", "")
+
+
 TARGET_MRR = 0.50
 TARGET_GAIN = 3.0
 
 log = logging.getLogger("bench.moltext")
 
 
-def row_overrides(row: str, graph_objective: str, graph_init: str | None) -> list[str]:
+def row_overrides(
+    row: str, graph_objective: str, graph_init: str | None, *, mlm: bool = True
+) -> list[str]:
+    """Config overrides of ``row``; ``mlm=False`` drops ``kvplm_mlm`` from rows c-e (so c = b)."""
     contrastive = {"name": "mol_text_contrastive", "weight": 1.0}
-    kvplm = {"name": "kvplm_mlm", "weight": 0.5}
+    kvplm = [{"name": "kvplm_mlm", "weight": 0.5}] if mlm else []
     graph = {"name": graph_objective, "weight": 0.5}
     objectives = {
         "a": [contrastive],
         "b": [contrastive],
-        "c": [contrastive, kvplm],
-        "d": [contrastive, kvplm, graph],
-        "e": [contrastive, kvplm, graph],
+        "c": [contrastive, *kvplm],
+        "d": [contrastive, *kvplm, graph],
+        "e": [contrastive, *kvplm, graph],
     }[row]
     out = [f"objectives={json.dumps(objectives)}"]
     if row == "a":
         out += ["text.freeze_layers=-1", "moltext.freeze_graph=true"]
-    if row in ("a", "b"):
+    if row in ("a", "b") or not mlm:
         out += ["moltext.smiles_vocab_size=0"]
     if row == "e":
         if not graph_init:
@@ -167,8 +180,28 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--max-lpm24", type=int, default=40000, help="L+M-24 pairs used (0 = all 160,560)"
     )
+    p.add_argument(
+        "--no-lpm24", action="store_true", help="pretrain on ChEBI-20 validation pairs only"
+    )
     p.add_argument("--text-max-length", type=int, default=64)
-    p.add_argument("--freeze-layers", type=int, default=4, help="MiniLM layers kept frozen")
+    p.add_argument(
+        "--freeze-layers",
+        type=int,
+        default=4,
+        help="MiniLM layers kept frozen; -1 freezes all of it, and rows without kvplm_mlm then "
+        "train from cached text features (moltext.text_features: auto)",
+    )
+    p.add_argument(
+        "--no-mlm", action="store_true", help="drop kvplm_mlm from rows c-e (row c is then b)"
+    )
+    p.add_argument("--lr", type=float, default=None, help="train.lr (default: the config's)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra config override for every row (repeatable), e.g. moltext.projection=mlp",
+    )
     p.add_argument("--graph-objective", default=None)
     p.add_argument("--graph-pretraining", default="runs/bench_pretraining")
     p.add_argument("--finetune-rows", default="d")
@@ -211,8 +244,14 @@ def main() -> None:
         f"train.eval_every={args.budget_steps}",
         f"train.save_every={max(1, args.budget_steps // 3)}",
     ]
-    if args.max_lpm24:  # ChEBI-20 validation (3,301 free-text pairs) is always used whole
+    if args.no_lpm24:
+        chebi = yaml.safe_load(CONFIG.read_text())["data"]["pairs"][1:]
+        base.append(f"data.pairs={json.dumps(chebi)}")
+    elif args.max_lpm24:  # ChEBI-20 validation (3,301 free-text pairs) is always used whole
         base.append(f"data.pairs.0.max_pairs={args.max_lpm24}")
+    if args.lr is not None:
+        base.append(f"train.lr={args.lr}")
+    base += args.set
     if cache:
         base.append(f"data.cache_dir={cache}")
 
@@ -229,7 +268,7 @@ def main() -> None:
             "threads": threads,
             "device": args.device,
             "overrides": [f"run_dir={run_dir}", *base]
-            + row_overrides(row, graph_objective, graph_init),
+            + row_overrides(row, graph_objective, graph_init, mlm=not args.no_mlm),
             "pairs": str(root / "chebi20" / "test.txt"),
         }
         with ProcessPoolExecutor(1) as pool:
@@ -307,13 +346,16 @@ def main() -> None:
     payload = {
         "protocol": {
             "config": "configs/pretrain/moltext.yaml",
-            "rows": {r: ROWS[r] for r in rows},
+            "rows": {r: row_label(r, mlm=not args.no_mlm) for r in rows},
             "graph_objective": graph_objective,
             "graph_objective_average_6": graph_avg,
             "graph_init": graph_init if "e" in rows else None,
             "budget_steps": args.budget_steps,
             "batch_size": args.batch_size,
-            "max_lpm24_pairs": args.max_lpm24 or None,
+            "max_lpm24_pairs": 0 if args.no_lpm24 else (args.max_lpm24 or None),
+            "kvplm_mlm_in_rows_c_to_e": not args.no_mlm,
+            "lr": args.lr,
+            "extra_overrides": args.set,
             "text_max_length": args.text_max_length,
             "text_frozen_layers": args.freeze_layers,
             "evaluation": "ChEBI-20 test, 3,300 pairs: every test molecule ranked for every test "
@@ -363,9 +405,12 @@ def render(p: dict) -> str:
         f"{pr['device']}; date {p['date']}; torch {p['versions'].get('torch')}, "
         f"transformers {p['versions'].get('transformers')}.  ",
         f"Budget per row: {pr['budget_steps']} steps x {pr['batch_size']} pairs "
-        f"(L+M-24 pairs: {pr['max_lpm24_pairs'] or 'all'} + all ChEBI-20 validation; text truncated to {pr['text_max_length']} "
-        f"tokens; bottom {pr['text_frozen_layers']} MiniLM layers frozen). "
-        f"Graph objective of rows d/e: `{pr['graph_objective']}`.  ",
+        f"(L+M-24 pairs: {_lpm24(pr['max_lpm24_pairs'])} + ChEBI-20 validation; text truncated "
+        f"to {pr['text_max_length']} tokens; {_frozen(pr['text_frozen_layers'])}). "
+        f"Graph objective of rows d/e: `{pr['graph_objective']}`"
+        f"{'' if pr.get('kvplm_mlm_in_rows_c_to_e', True) else ' (no kvplm_mlm in rows c-e)'}"
+        f"; extra overrides: {', '.join(pr.get('extra_overrides') or []) or 'none'}"
+        f"{'; lr ' + str(pr['lr']) if pr.get('lr') else ''}.  ",
         f"Evaluation: {pr['evaluation']}.",
         "",
         "| row | text→mol MRR | Hits@1 | Hits@10 | mean rank | mol→text MRR | Hits@1 | "
@@ -414,15 +459,26 @@ def render(p: dict) -> str:
         f"{tg['moleculenet6_gain']} — measured {tg['gain_d_over_none']}.",
     ]
     seen = pr["budget_steps"] * pr["batch_size"]
+    epochs = {row: v["pairs_seen"] / max(v["num_train"], 1) for row, v in p["pretraining"].items()}
     lines += [
         "",
-        f"Reading: every row saw {seen:,} pairs once, with the text cut to "
-        f"{pr['text_max_length']} tokens and {pr['text_frozen_layers']} of MiniLM's 6 layers "
-        "frozen; chance is MRR ≈ 0.0026 and acc@64 ≈ 1/64 ≈ 0.016 on this pool. At such a budget the "
-        "rows are a smoke-scale comparison, not a measure of what the objectives reach; the "
-        "GPU command of benchmarks/moltext/README.md is the real protocol.",
+        f"Reading: every row saw {seen:,} pairs ("
+        + ", ".join(f"{row}: {e:.1f} epochs" for row, e in epochs.items())
+        + f"), with the text cut to {pr['text_max_length']} tokens and "
+        f"{_frozen(pr['text_frozen_layers'])}; chance is MRR ≈ 0.0026 and acc@64 ≈ 1/64 ≈ 0.016 "
+        "on this pool.",
     ]
     return "\n".join(lines)
+
+
+def _lpm24(max_pairs: int | None) -> str:
+    return "none" if max_pairs == 0 else str(max_pairs or "all")
+
+
+def _frozen(layers: int) -> str:
+    if layers == -1:
+        return "MiniLM entirely frozen, so rows without kvplm_mlm train from its cached features"
+    return f"bottom {layers} of MiniLM's 6 layers frozen"
 
 
 if __name__ == "__main__":

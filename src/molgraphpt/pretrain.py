@@ -306,7 +306,7 @@ def _moltext_run(cfg: PretrainConfig, run_dir: Path, *, resumed: bool, main: boo
 
 
 def _cache_text_features(cfg: PretrainConfig, text_encoder: TextEncoder) -> bool:
-    """Whether the run feeds cached pooled text vectors instead of tokens (``moltext.text_features``).
+    """Whether the run feeds cached pooled text vectors, not tokens (``moltext.text_features``).
 
     Raises:
         ConfigError: ``"cached"`` was asked for, but the text encoder has trained weights or an

@@ -16,6 +16,7 @@ from molgraphpt.config.schema import load_pretrain_config
 from molgraphpt.errors import ConfigError
 from molgraphpt.models.moltext import MolTextModel
 from molgraphpt.models.serialization import load_state
+from molgraphpt.objectives.base import needs_text_tokens
 from molgraphpt.pretrain import run_pretraining
 from molgraphpt.training import loop as loop_module
 from tests.integration.finetune_spy import finetune_from
@@ -152,6 +153,10 @@ def test_the_shipped_moltext_config_loads():
     assert cfg.text is not None and cfg.text.name_or_path == "minilm-l6-offline"
     assert {s.name for s in cfg.objectives} >= {"mol_text_contrastive", "kvplm_mlm"}
     assert "chebi20/test.txt" in cfg.data.exclude
+    frozen = load_pretrain_config(REPO / "configs" / "pretrain" / "moltext_frozen_text.yaml")
+    assert frozen.text is not None and frozen.text.freeze_layers == -1
+    assert frozen.moltext.text_features == "auto" and "chebi20/test.txt" in frozen.data.exclude
+    assert not any(needs_text_tokens(s.name) for s in frozen.objectives)
 
 
 @pytest.mark.integration

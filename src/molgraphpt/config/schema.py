@@ -266,9 +266,7 @@ class MolTextOptions:
 
     def __post_init__(self) -> None:
         if self.projection not in ("linear", "mlp"):
-            raise ConfigError(
-                "moltext.projection", self.projection, expected="one of linear, mlp"
-            )
+            raise ConfigError("moltext.projection", self.projection, expected="one of linear, mlp")
         if self.text_features not in ("auto", "cached", "online"):
             raise ConfigError(
                 "moltext.text_features", self.text_features, expected="one of auto, cached, online"

@@ -1,5 +1,8 @@
-"""The pair loader: :class:`PairLoader` (graphs, tokenized texts or precomputed text vectors,
-optional SMILES tokens) and :class:`TextFeatures` (those vectors)."""
+"""The pair loader :class:`PairLoader` and the precomputed text vectors it can serve.
+
+A batch carries graphs, tokenized texts or :class:`TextFeatures` vectors, and optional SMILES
+tokens.
+"""
 
 from __future__ import annotations
 
