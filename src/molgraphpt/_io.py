@@ -22,3 +22,11 @@ def write_json_atomic(
     tmp.write_text(json.dumps(data, indent=2, default=default))
     os.replace(tmp, path)
     return path
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The directory caches live in (argument, then ``$MOLGRAPHPT_CACHE``, then ``~/.cache``)."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    env = os.environ.get("MOLGRAPHPT_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "molgraphpt"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,20 +20,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from molgraphpt._io import cache_root as cache_root  # re-exported: it was defined here
 from molgraphpt.chem.features import FEATURIZER_VERSION
 from molgraphpt.chem.parallel import featurize_smiles
 from molgraphpt.data.store import FORMAT_VERSION, GraphStore, GraphStoreWriter
 from molgraphpt.errors import CacheError, InvalidSmilesError
 
 logger = logging.getLogger(__name__)
-
-
-def cache_root(cache_dir: str | Path | None = None) -> Path:
-    """The directory caches live in (argument, then ``$MOLGRAPHPT_CACHE``, then ``~/.cache``)."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get("MOLGRAPHPT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "molgraphpt"
 
 
 def file_sha256(path: str | Path, *, block: int = 1 << 20) -> str:

@@ -31,7 +31,6 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from molgraphpt.chem.graph import smiles_to_graph
-from molgraphpt.data.batch import TEXT_FEATURES_KEY
 from molgraphpt.errors import CheckpointError, ConfigError, InvalidSmilesError, ShapeError
 from molgraphpt.models.graph import GraphEncoder, GraphEncoderConfig, build_graph_encoder
 from molgraphpt.models.serialization import (
@@ -244,26 +243,32 @@ class MolTextModel(nn.Module):
 
         Args:
             text: ``input_ids`` and ``attention_mask`` ``[batch, seq_len]`` (as returned by
-                ``self.text.tokenize``), optionally ``token_type_ids``; or ``"pooled"``
-                ``[batch, hidden_size]``: the text encoder's pooled outputs computed beforehand
-                (:mod:`molgraphpt.models.text_features`), which then only go through
-                ``text_proj``.
+                ``self.text.tokenize``), optionally ``token_type_ids``.
         """
-        if TEXT_FEATURES_KEY in text:
-            pooled = text[TEXT_FEATURES_KEY]
-            if pooled.dim() != 2 or pooled.size(-1) != self.text.hidden_size:
-                raise ShapeError(
-                    f"text['{TEXT_FEATURES_KEY}'] has shape {tuple(pooled.shape)}, expected "
-                    f"[batch, {self.text.hidden_size}] (the text encoder's width): were the "
-                    "features computed with another text model?"
-                )
-            return F.normalize(self.text_proj(pooled.to(self.logit_scale.dtype)), dim=-1)
         out = self.text(
             text["input_ids"],
             text.get("attention_mask"),
             token_type_ids=text.get("token_type_ids"),
         )
         return F.normalize(self.text_proj(out.pooled), dim=-1)
+
+    def embed_text_features(self, pooled: Tensor) -> Tensor:
+        """Embed the text encoder's pooled outputs computed beforehand: ``[batch, proj_dim]``.
+
+        Args:
+            pooled: ``[batch, hidden_size]`` (e.g. from :mod:`molgraphpt.models.text_features`);
+                only ``text_proj`` and the normalisation run.
+
+        Raises:
+            ShapeError: ``pooled`` is not ``[batch, hidden_size]``.
+        """
+        if pooled.dim() != 2 or pooled.size(-1) != self.text.hidden_size:
+            raise ShapeError(
+                f"pooled text features have shape {tuple(pooled.shape)}, expected "
+                f"[batch, {self.text.hidden_size}] (the text encoder's width): were they "
+                "computed with another text model?"
+            )
+        return F.normalize(self.text_proj(pooled.to(self.logit_scale.dtype)), dim=-1)
 
     @torch.no_grad()
     def encode_smiles(self, smiles: Sequence[str] | str, batch_size: int = 256) -> Tensor:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from molgraphpt.data.cache import cache_root
+from molgraphpt._io import cache_root
 from molgraphpt.errors import CacheError, ConfigError
 from molgraphpt.models.text import TextEncoder
 

@@ -71,8 +71,7 @@ def _accuracy(logits: Tensor, target: Tensor) -> Tensor:
 
 
 def _text_only(text: dict[str, Tensor]) -> dict[str, Tensor]:
-    keep = ("input_ids", "attention_mask", TEXT_FEATURES_KEY)
-    return {k: v for k, v in text.items() if k in keep}
+    return {k: v for k, v in text.items() if k in ("input_ids", "attention_mask")}
 
 
 def dense_nodes(encoder: nn.Module, graph: Any) -> tuple[Tensor, Tensor]:
@@ -162,7 +161,11 @@ class MolTextContrastive(PretrainTask):
     def loss(self, batch: MolTextBatch) -> TaskOutput:
         """Symmetric InfoNCE over the batch (over all ranks' batches with ``gather``)."""
         graph_emb = self.model.embed_graphs(batch.require("graph"))  # [B, proj]
-        text_emb = self.model.embed_texts(_text_only(batch.require("text")))  # [B, proj]
+        text = batch.require("text")
+        if TEXT_FEATURES_KEY in text:  # a frozen encoder's cached pooled outputs
+            text_emb = self.model.embed_text_features(text[TEXT_FEATURES_KEY])  # [B, proj]
+        else:
+            text_emb = self.model.embed_texts(_text_only(text))  # [B, proj]
         offset = 0
         all_graph, all_text = graph_emb, text_emb
         if self.cfg.gather:

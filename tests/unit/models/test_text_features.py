@@ -108,16 +108,16 @@ def moltext_model(tiny_text_dir) -> MolTextModel:
     return MolTextModel.build(MolTextConfig(graph=graph, text=text, proj_dim=8))
 
 
-def test_embed_texts_from_features_equals_from_tokens(tiny_text_dir):
+def test_embed_text_features_equals_embed_texts(tiny_text_dir):
     model = moltext_model(tiny_text_dir).eval()
     tokens = model.text.tokenize(TEXTS)
     with torch.no_grad():
         from_tokens = model.embed_texts(tokens)
         pooled = torch.from_numpy(encode_pooled(model.text, TEXTS))
-        from_features = model.embed_texts({TEXT_FEATURES_KEY: pooled})
+        from_features = model.embed_text_features(pooled)
     torch.testing.assert_close(from_features, from_tokens, rtol=1e-4, atol=1e-5)
     with pytest.raises(ShapeError, match="another text model"):
-        model.embed_texts({TEXT_FEATURES_KEY: pooled[:, :5]})
+        model.embed_text_features(pooled[:, :5])
 
 
 def test_contrastive_loss_and_gradients_match_between_features_and_tokens(tiny_text_dir):
