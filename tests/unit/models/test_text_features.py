@@ -143,3 +143,11 @@ def test_which_objectives_need_text_tokens():
     assert not needs_text_tokens("attr_mask") and not needs_text_tokens("graphcl")
     for name in ("mlm", "kvplm_mlm", "cross_modal_mlm", "mol_text_matching"):
         assert needs_text_tokens(name), name
+
+
+def test_encode_texts_sorts_by_length_but_returns_input_order(tiny_text_dir):
+    model = moltext_model(tiny_text_dir)
+    together = model.encode_texts(TEXTS, batch_size=4)
+    one_by_one = torch.cat([model.encode_texts([t]) for t in TEXTS])
+    torch.testing.assert_close(together, one_by_one, rtol=1e-4, atol=1e-5)
+    assert model.encode_texts([]).shape == (0, 8)
