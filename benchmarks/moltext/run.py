@@ -211,6 +211,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default="runs/bench_moltext")
+    p.add_argument(
+        "--results-name",
+        default="moltext",
+        help="benchmarks/results/<name>.json; a name other than moltext gets its own "
+        "RESULTS.md section",
+    )
     p.add_argument("--cache-dir", default=None)
     return p.parse_args()
 
@@ -393,8 +399,9 @@ def main() -> None:
         "versions": versions(),
         "date": today(),
     }
-    write_json("moltext", payload)
-    update_results_md(SECTION, render(payload))
+    write_json(args.results_name, payload)
+    section = SECTION if args.results_name == "moltext" else f"{SECTION} [{args.results_name}]"
+    update_results_md(section, render(payload))
 
 
 def render(p: dict) -> str:
