@@ -266,11 +266,10 @@ def _moltext_run(cfg: PretrainConfig, run_dir: Path, *, resumed: bool, main: boo
     task = build_objectives(cfg.objectives, model)
     features = None
     if _cache_text_features(cfg, text_encoder):
-        positions = np.union1d(train_idx, valid_idx)  # [k] sorted
-        values = cached_text_features(
-            text_encoder, [pairs.texts[i] for i in positions], cache_dir=cfg.data.cache_dir
+        values = cached_text_features(  # train + valid = index, sorted
+            text_encoder, [pairs.texts[i] for i in index], cache_dir=cfg.data.cache_dir
         )
-        features = TextFeatures(positions, values)
+        features = TextFeatures(index, values)
     common = {
         "tokenizer": None if features is not None else text_encoder.tokenizer,
         "max_length": cfg.text.max_length,

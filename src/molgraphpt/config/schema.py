@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from molgraphpt.errors import ConfigError
 from molgraphpt.models.graph.config import GraphEncoderConfig
+from molgraphpt.models.moltext import PROJECTIONS
 from molgraphpt.models.text import TextEncoderConfig
 from molgraphpt.objectives.base import TaskSpec
 from molgraphpt.training.config import TrainConfig
@@ -265,8 +266,10 @@ class MolTextOptions:
     text_features: Literal["auto", "cached", "online"] = "auto"
 
     def __post_init__(self) -> None:
-        if self.projection not in ("linear", "mlp"):
-            raise ConfigError("moltext.projection", self.projection, expected="one of linear, mlp")
+        if self.projection not in PROJECTIONS:
+            raise ConfigError(
+                "moltext.projection", self.projection, expected=f"one of {', '.join(PROJECTIONS)}"
+            )
         if self.text_features not in ("auto", "cached", "online"):
             raise ConfigError(
                 "moltext.text_features", self.text_features, expected="one of auto, cached, online"

@@ -57,13 +57,8 @@ class TextFeatures:
                 "text_features.positions", "not strictly increasing", expected="sorted positions"
             )
 
-    @property
-    def dim(self) -> int:
-        """Width of a vector."""
-        return int(self.values.shape[1])
-
-    def lookup(self, index: np.ndarray) -> torch.Tensor:
-        """Vectors of dataset positions ``index`` ``[B]``: ``[B, hidden]`` float32.
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        """Rows of ``values`` ``[B]`` holding dataset positions ``index`` ``[B]``.
 
         Raises:
             ConfigError: A position has no vector.
@@ -79,7 +74,15 @@ class TextFeatures:
                 f"no vector for dataset positions {missing}",
                 expected="features computed for every position the loader iterates over",
             )
-        return torch.from_numpy(np.asarray(self.values[rows], dtype=np.float32))
+        return rows
+
+    def lookup(self, index: np.ndarray) -> torch.Tensor:
+        """Vectors of dataset positions ``index`` ``[B]``: ``[B, hidden]`` float32.
+
+        Raises:
+            ConfigError: A position has no vector.
+        """
+        return torch.from_numpy(np.asarray(self.values[self.rows(index)], dtype=np.float32))
 
 
 class PairLoader(GraphLoader):
@@ -157,7 +160,7 @@ class PairLoader(GraphLoader):
         self.smiles_max_length = smiles_max_length
         self.text_features = text_features
         if text_features is not None and len(self.indices):
-            text_features.lookup(np.unique(self.indices))  # fail now, not mid-epoch
+            text_features.rows(self.indices)  # fail now, not mid-epoch (no values copied)
 
     def collate(self, index: np.ndarray) -> MolTextBatch:
         """The batch of dataset positions ``index`` ``[batch_size]``."""
