@@ -3,17 +3,17 @@
 A text encoder none of whose weights is trained (``text.freeze_layers: -1``, or every layer)
 maps a text to the same pooled vector at every step, so a molecule–text run whose objectives
 need only that vector (``mol_text_contrastive`` and the graph objectives) can compute it once
-per text and train the graph side at GNN speed. On the 2-core CPU machine this is the
-difference between ~100 pairs/s (MiniLM-L6 forward at 48 tokens) and ~250-300 pairs/s (GIN
-5x300 alone), and it allows the full ChEBI-20 descriptions (median 91 MiniLM tokens) instead of
-a truncated head.
+per text and train the graph side at GNN speed. Measured on the 2-core CPU machine
+(benchmarks/moltext): ~96 pairs/s with MiniLM-L6's top layer trained online at 48 tokens,
+~226 pairs/s (one thread, beside another run) with cached features of whole ChEBI-20
+descriptions at 256 tokens (median 91 MiniLM tokens).
 
 The cache file ``<cache root>/text-features/<key>.npy`` holds ``[num_texts, hidden]`` float16 in
 input order. ``key`` is a SHA-256 over the encoder's weights (every parameter and buffer, by
 name, dtype and bytes), its tokenizer (class, vocabulary size), ``max_length``, ``pooling`` and
 the texts, so a cached file is never reused for another model, length or text. float16 halves the
-file (1M texts x 384 = 0.77 GB) and changes a MiniLM pooled vector by less than 1e-3 relative
-(tested); the values are widened to float32 batch by batch in the loader.
+file (1M texts x 384 = 0.77 GB) and keeps about three significant digits (the tests compare it
+with float32 at 2e-3); the values are widened to float32 batch by batch in the loader.
 """
 
 from __future__ import annotations
