@@ -463,7 +463,12 @@ def render(p: dict) -> str:
         "",
         f"Targets: text→mol MRR ≥ {tg['text_to_mol_mrr']} — best measured "
         f"{tg['best_text_to_mol_mrr']}; MoleculeNet gain of (d) over no pretraining ≥ "
-        f"{tg['moleculenet6_gain']} — measured {tg['gain_d_over_none']}.",
+        f"{tg['moleculenet6_gain']} — "
+        + (
+            f"measured {tg['gain_d_over_none']}."
+            if tg["gain_d_over_none"] is not None
+            else "not measured in this run (row d not fine-tuned)."
+        ),
     ]
     seen = pr["budget_steps"] * pr["batch_size"]
     epochs = {row: v["pairs_seen"] / max(v["num_train"], 1) for row, v in p["pretraining"].items()}
