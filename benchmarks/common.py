@@ -163,7 +163,7 @@ def finetune_job(job: dict) -> dict:
     import torch
 
     torch.set_num_threads(job["threads"])
-    from molgraphpt.evaluation.finetune import run_finetune
+    from molgraphpt.recipes.finetune import run_finetune
 
     cfg = finetune_config(job)
     start = time.perf_counter()

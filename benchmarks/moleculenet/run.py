@@ -5,7 +5,7 @@
     # full protocol (GPU): 100 epochs, 8 sets incl. HIV and MUV, plus GIN-VN on ogbg-molhiv
     python benchmarks/moleculenet/run.py --protocol full --device cuda --hiv-vn
 
-Every (dataset, seed) is one fine-tuning run (``molgraphpt.evaluation.finetune``) in
+Every (dataset, seed) is one fine-tuning run (``molgraphpt.recipes.finetune``) in
 ``--out/<dataset>/``; finished seeds are skipped, so an interrupted benchmark resumes.
 Results: ``benchmarks/results/moleculenet_baseline.json`` and a table in ``benchmarks/RESULTS.md``.
 """

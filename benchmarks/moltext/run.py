@@ -121,7 +121,7 @@ def pretrain_row(job: dict) -> dict:
 
     torch.set_num_threads(job["threads"])
     from molgraphpt.config.schema import load_pretrain_config
-    from molgraphpt.pretrain import MODEL_DIR, run_pretraining
+    from molgraphpt.recipes.pretrain import MODEL_DIR, run_pretraining
 
     run_dir = Path(job["run_dir"])
     done = run_dir / "pretrain.json"

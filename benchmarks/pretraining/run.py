@@ -8,7 +8,7 @@
     # GPU: the 8 sets (HIV and MUV added) by default, a longer budget
     python benchmarks/pretraining/run.py --device cuda --budget-steps 20000 --parallel 4
 
-Phase 1 pretrains every (objective, corpus fraction) with ``molgraphpt.pretrain.run_pretraining``
+Phase 1 pretrains every (objective, corpus fraction) with ``molgraphpt.recipes.pretrain.run_pretraining``
 from ``configs/pretrain/<objective>.yaml`` (GIN 5x300 of Hu et al., the ~380k MOSES+ZINC corpus
 with every downstream molecule excluded) under ``--out/pretrain/f<fraction>/<objective>/``, all
 with the same budget: ``--budget-steps`` optimizer steps of ``--batch-size`` molecules. Each run is
@@ -116,7 +116,7 @@ def pretrain_one(job: dict) -> dict:
     import torch
 
     torch.set_num_threads(job["threads"])
-    from molgraphpt.pretrain import MODEL_DIR, run_pretraining
+    from molgraphpt.recipes.pretrain import MODEL_DIR, run_pretraining
 
     run_dir = Path(job["run_dir"])
     done, extra = run_dir / "pretrain.json", run_dir / "bench_extra.json"
@@ -437,7 +437,7 @@ def main() -> None:
         for f in fractions
         for obj in objectives
     ]
-    from molgraphpt.pretrain import corpus_from_config
+    from molgraphpt.recipes.pretrain import corpus_from_config
 
     built = set()
     for job in pre_jobs:  # build each corpus store once, before the workers open it

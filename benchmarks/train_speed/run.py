@@ -26,7 +26,7 @@ own ``TrainResult.train_graphs_per_s`` (it times batch fetching, forward, backwa
 optimizer construction before and the checkpoint written after the pass are outside it, and are
 reported separately as ``ours_train_wall_graphs_per_s``). Inference is a full no-grad pass:
 ``main_pyg.py``'s ``eval`` loop up to the evaluator, and our
-:func:`molgraphpt.evaluation.finetune.predict`. Ratios are medians of the per-round ratios.
+:func:`molgraphpt.recipes.finetune.predict`. Ratios are medians of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -309,7 +309,7 @@ def time_ref_infer(model, data_list, batch_size: int) -> float:
 
 def time_our_infer(task, store, batch_size: int) -> float:
     from molgraphpt.data.loader import GraphLoader
-    from molgraphpt.evaluation.finetune import predict
+    from molgraphpt.recipes.finetune import predict
 
     loader = GraphLoader(store, batch_size=batch_size, shuffle=False)
     start = time.perf_counter()

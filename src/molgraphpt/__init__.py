@@ -6,6 +6,30 @@ no heavy imports (torch, transformers) until a submodule that needs them is impo
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING
 
-__all__ = ["__version__"]
+from molgraphpt._version import __version__
+
+__all__ = ["__version__", "load"]
+
+if TYPE_CHECKING:
+    import os
+
+    from molgraphpt.models.pretrained import PretrainedModel
+
+
+def load(directory: str | os.PathLike[str]) -> PretrainedModel:
+    """Load any molgraphpt checkpoint directory as the class that wrote it (CPU, eval mode).
+
+    ``meta.json``'s ``model_type`` picks the class: ``"property"`` (a fine-tuned
+    :class:`~molgraphpt.models.heads.PropertyModel`), ``"moltext"``
+    (:class:`~molgraphpt.models.moltext.MolTextModel`) or ``"graph_encoder"`` (a pretrained
+    :class:`~molgraphpt.models.graph_checkpoint.PretrainedGraphEncoder`). Checkpoints of the
+    previous format (1) load too.
+
+    Raises:
+        CheckpointError: Not a checkpoint, an unreadable format version, or an unknown type.
+    """
+    from molgraphpt.models.pretrained import load as _load
+
+    return _load(directory)

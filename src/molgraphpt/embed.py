@@ -1,23 +1,92 @@
-"""Embedding molecules with a saved model (``molgraphpt embed``)."""
+"""Embedding molecules with a saved model (``Embedder``) — the one SMILES → PyG batch path.
+
+SMILES become model input in one way everywhere outside training: RDKit featurization
+(:func:`molgraphpt.chem.parallel.featurize_smiles`), the store's graph assembly
+(:func:`molgraphpt.data.store.assemble_graphs`) and :func:`molgraphpt.data.pyg.decoded_to_batch`,
+the same arrays and batches the training loaders produce. :func:`smiles_batches` is that path;
+:class:`Embedder` and :func:`encode_smiles` (the molecule tower of a molecule–text model, used
+by retrieval) run models over it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from molgraphpt.chem.parallel import featurize_smiles
 from molgraphpt.data.pyg import decoded_to_batch
 from molgraphpt.data.store import assemble_graphs
-from molgraphpt.models.heads import PropertyModel, PropertyModelConfig
-from molgraphpt.models.serialization import load_pretrained
+from molgraphpt.errors import ConfigError
+from molgraphpt.models.pretrained import load_graph_encoder
+
+if TYPE_CHECKING:
+    from torch_geometric.data import Batch
+
+    from molgraphpt.models.moltext import MolTextModel
+
+__all__ = ["Embedder", "encode_smiles", "smiles_batches"]
+
+
+def smiles_batches(
+    smiles: Sequence[str],
+    *,
+    batch_size: int = 256,
+    on_invalid: Literal["raise", "skip"] = "raise",
+) -> tuple[Iterator[Batch], np.ndarray]:
+    """Featurize ``smiles`` once and cut them into PyG batches of ``batch_size`` molecules.
+
+    Args:
+        smiles: SMILES strings.
+        batch_size: Molecules per batch.
+        on_invalid: ``raise`` on an invalid SMILES (the error names it and its position), or
+            ``skip`` it.
+
+    Returns:
+        ``(batches, kept)``: an iterator of batches (int64 OGB features ``x [n, 9]``,
+        ``edge_index [2, e]``, ``edge_attr [e, 3]``) over the kept molecules in input order, and
+        ``kept [num_kept]``, their input positions.
+
+    Raises:
+        InvalidSmilesError: With ``on_invalid="raise"``, a SMILES RDKit cannot parse.
+        ConfigError: ``batch_size`` is not a positive integer.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError("batch_size", batch_size, expected="an integer >= 1")
+    feats = featurize_smiles(list(smiles), on_invalid=on_invalid)
+    atom_ptr = np.concatenate([[0], np.cumsum(feats.num_atoms)])
+    bond_ptr = np.concatenate([[0], np.cumsum(feats.num_bonds)])
+
+    def batches() -> Iterator[Batch]:
+        for start in range(0, len(feats.num_atoms), batch_size):
+            stop = min(start + batch_size, len(feats.num_atoms))
+            a0, a1, b0, b1 = atom_ptr[start], atom_ptr[stop], bond_ptr[start], bond_ptr[stop]
+            graphs = assemble_graphs(
+                feats.atom_feats[a0:a1],
+                feats.bond_atoms[b0:b1],
+                feats.bond_feats[b0:b1],
+                feats.num_atoms[start:stop],
+                feats.num_bonds[start:stop],
+            )
+            yield decoded_to_batch(graphs)
+
+    return batches(), np.asarray(feats.rows, dtype=np.int64)
+
+
+@torch.no_grad()
+def _embed_all(
+    embed: Callable[[Batch], Tensor], batches: Iterator[Batch], device: torch.device, dim: int
+) -> np.ndarray:
+    out = [embed(batch.to(device)).float().cpu().numpy() for batch in batches]
+    return np.concatenate(out) if out else np.zeros((0, dim), dtype=np.float32)
 
 
 class Embedder:
-    """Graph-level embeddings of SMILES from a ``save_pretrained`` directory.
+    """Graph-level embeddings of SMILES from the graph encoder of any checkpoint.
 
     Args:
         encoder: A graph encoder returning :class:`GraphEncoderOutput`.
@@ -30,11 +99,13 @@ class Embedder:
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> Embedder:
-        """Load the graph encoder of a fine-tuned model directory."""
-        model, _ = load_pretrained(directory, PropertyModelConfig, PropertyModel)
-        return cls(model.encoder, device)
+        """Load the graph encoder of any checkpoint that holds one.
 
-    @torch.no_grad()
+        Graph-pretrained, molecule–text and fine-tuned checkpoints all work: every one keeps its
+        graph encoder under the same prefix (:func:`molgraphpt.models.load_graph_encoder`).
+        """
+        return cls(load_graph_encoder(directory), device)
+
     def embed_smiles(
         self,
         smiles: Sequence[str],
@@ -42,7 +113,7 @@ class Embedder:
         batch_size: int = 256,
         on_invalid: Literal["raise", "skip"] = "raise",
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Embed ``smiles``.
+        """Embed ``smiles`` with the encoder's readout.
 
         Args:
             smiles: SMILES strings.
@@ -52,25 +123,37 @@ class Embedder:
         Returns:
             ``(embeddings [num_kept, output_dim] float32, kept [num_kept] input positions)``.
         """
-        feats = featurize_smiles(list(smiles), on_invalid=on_invalid)
-        atom_ptr = np.concatenate([[0], np.cumsum(feats.num_atoms)])
-        bond_ptr = np.concatenate([[0], np.cumsum(feats.num_bonds)])
-        out = []
-        for start in range(0, len(feats.num_atoms), batch_size):
-            stop = min(start + batch_size, len(feats.num_atoms))
-            out.append(self._embed_slice(feats, atom_ptr, bond_ptr, start, stop))
-        dim = getattr(self.encoder, "output_dim", 0)
-        emb = np.concatenate(out) if out else np.zeros((0, dim), dtype=np.float32)
-        return emb, np.asarray(feats.rows, dtype=np.int64)
+        batches, kept = smiles_batches(smiles, batch_size=batch_size, on_invalid=on_invalid)
+        dim = int(getattr(self.encoder, "output_dim", 0))
+        emb = _embed_all(lambda b: self.encoder(b).graph, batches, self.device, dim)
+        return emb, kept
 
-    def _embed_slice(self, feats, atom_ptr, bond_ptr, start: int, stop: int) -> np.ndarray:  # noqa: ANN001
-        a0, a1, b0, b1 = atom_ptr[start], atom_ptr[stop], bond_ptr[start], bond_ptr[stop]
-        graphs = assemble_graphs(
-            feats.atom_feats[a0:a1],
-            feats.bond_atoms[b0:b1],
-            feats.bond_feats[b0:b1],
-            feats.num_atoms[start:stop],
-            feats.num_bonds[start:stop],
-        )
-        batch = decoded_to_batch(graphs).to(self.device)
-        return self.encoder(batch).graph.float().cpu().numpy()
+
+@torch.no_grad()
+def encode_smiles(
+    model: MolTextModel, smiles: Sequence[str] | str, batch_size: int = 256
+) -> Tensor:
+    """Embed SMILES through a molecule–text model's graph tower, in eval mode.
+
+    Every SMILES is featurized first, so an invalid one fails before any model work.
+
+    Args:
+        model: The molecule–text model (its ``embed_graphs``).
+        smiles: The SMILES (a single string is one).
+        batch_size: Molecules per forward pass.
+
+    Returns:
+        ``[len(smiles), proj_dim]`` float32 on the CPU, L2-normalised, in input order.
+
+    Raises:
+        InvalidSmilesError: A SMILES RDKit cannot parse; the message names it and its index.
+    """
+    smiles = [smiles] if isinstance(smiles, str) else list(smiles)
+    batches, _ = smiles_batches(smiles, batch_size=batch_size)
+    was_training = model.training
+    model.eval()
+    try:
+        emb = _embed_all(model.embed_graphs, batches, model.device, model.cfg.proj_dim)
+    finally:
+        model.train(was_training)
+    return torch.from_numpy(emb)

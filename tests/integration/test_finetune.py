@@ -13,7 +13,7 @@ import torch
 
 from molgraphpt.config.loading import load_config
 from molgraphpt.config.schema import FinetuneConfig
-from molgraphpt.evaluation.finetune import load_property_model, run_finetune
+from molgraphpt.recipes.finetune import load_property_model, run_finetune
 
 TINY = [
     "model.encoder.hidden_dim=32",
@@ -111,7 +111,7 @@ def test_resume_continues_interrupted_seed(tmp_path, monkeypatch):
     cfg = _cfg(tmp_path, "data.dataset=embedded", "train.epochs=3")
     full = run_finetune(cfg)["seeds"][0]
     shutil.rmtree(tmp_path / "run")
-    import molgraphpt.evaluation.finetune as ft
+    import molgraphpt.recipes.finetune as ft
 
     calls = {"n": 0}
     real_score = ft.score

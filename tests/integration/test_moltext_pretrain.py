@@ -17,7 +17,7 @@ from molgraphpt.errors import ConfigError
 from molgraphpt.models.moltext import MolTextModel
 from molgraphpt.models.serialization import load_state
 from molgraphpt.objectives.base import needs_text_tokens
-from molgraphpt.pretrain import run_pretraining
+from molgraphpt.recipes.pretrain import run_pretraining
 from molgraphpt.training import loop as loop_module
 from tests.integration.finetune_spy import finetune_from
 
@@ -123,7 +123,7 @@ def test_text_lr_puts_the_text_encoder_in_its_own_group(tmp_path, tiny_text_dir,
         groups_seen.append(kw.get("param_groups"))
         return real_train(task, data, cfg, **kw)
 
-    import molgraphpt.pretrain as pretrain_module
+    import molgraphpt.recipes.pretrain as pretrain_module
 
     monkeypatch.setattr(pretrain_module, "train", spy)
     cfg = load_pretrain_config(

@@ -16,7 +16,7 @@ from molgraphpt.config.schema import load_pretrain_config
 from molgraphpt.errors import ConfigError, UnknownNameError
 from molgraphpt.models.graph import build_graph_encoder
 from molgraphpt.models.serialization import load_state
-from molgraphpt.pretrain import load_pretrained_encoder, run_pretraining
+from molgraphpt.recipes.pretrain import load_pretrained_encoder, run_pretraining
 from molgraphpt.training import loop as loop_module
 from tests.integration.finetune_spy import finetune_from
 

@@ -125,7 +125,7 @@ def finetune_overrides(args: argparse.Namespace) -> list[str]:
 def _finetune(args: argparse.Namespace) -> int:
     from molgraphpt.config.loading import load_config
     from molgraphpt.config.schema import FinetuneConfig
-    from molgraphpt.evaluation.finetune import run_finetune
+    from molgraphpt.recipes.finetune import run_finetune
 
     cfg = load_config(FinetuneConfig, args.config, finetune_overrides(args))
     results = run_finetune(cfg, resume=args.resume)
@@ -189,7 +189,7 @@ def add_pretrain(sub: argparse._SubParsersAction) -> None:
 
 def _pretrain(args: argparse.Namespace) -> int:
     from molgraphpt.config.schema import load_pretrain_config
-    from molgraphpt.pretrain import run_pretraining
+    from molgraphpt.recipes.pretrain import run_pretraining
 
     overrides = list(args.overrides)
     if args.run_dir:
@@ -242,7 +242,8 @@ def _evaluate_retrieval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from molgraphpt._io import write_json_atomic
-    from molgraphpt.evaluation.retrieval import evaluate_retrieval_file, format_table
+    from molgraphpt.evaluation.retrieval import format_table
+    from molgraphpt.recipes.retrieval import evaluate_retrieval_file
 
     results = evaluate_retrieval_file(
         args.model,

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from molgraphpt import __version__
+from molgraphpt._version import __version__
 from molgraphpt.cli import commands
 from molgraphpt.errors import MolGraphPTError
 

@@ -37,20 +37,14 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from molgraphpt.errors import MolGraphPTError, ShapeError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from molgraphpt.data.text import PairTable
-    from molgraphpt.models.moltext import MolTextModel
 
 logger = logging.getLogger(__name__)
 
@@ -305,87 +299,51 @@ def streamed_in_batch_accuracy(
     return _group_accuracy(block, idx, valid, groups_t)
 
 
-# ------------------------------------------------------------------------------- a model
+# ------------------------------------------------------------------------- from embeddings
 
 
-@torch.no_grad()
-def evaluate_retrieval(
-    model: MolTextModel,
-    smiles: Sequence[str],
-    texts: Sequence[str],
+def retrieval_report(
+    mol: Tensor,
+    txt: Tensor,
+    keys: Sequence[str],
     *,
-    batch_size: int = 64,
-    device: str | torch.device | None = None,
     dedupe: bool = False,
     kvplm_batch_size: int = 64,
     seed: int = 0,
     block_size: int = 1024,
-    keys: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Text↔molecule retrieval metrics of ``model`` over the pairs ``(smiles[i], texts[i])``.
-
-    Embeds every molecule with ``model.encode_smiles`` and every text with ``model.encode_texts``
-    (L2-normalised, so scores are cosine similarities), then ranks each query against the whole
-    pool, streaming over blocks of ``block_size`` queries.
+    """Both directions' metrics of paired embeddings ``mol[i]`` ↔ ``txt[i]``.
 
     Args:
-        model: A :class:`~molgraphpt.models.moltext.MolTextModel` (anything with
-            ``encode_smiles(list[str], batch_size=)`` and ``encode_texts(list[str], batch_size=)``
-            returning ``[N, D]`` tensors). It is put in eval mode and, with ``device``, moved there.
-        smiles: ``N`` SMILES strings.
-        texts: ``N`` texts; ``texts[i]`` describes ``smiles[i]``.
-        batch_size: Encoding batch size for both modalities.
-        device: Where to encode and score (default: the model stays where it is and scores are
-            computed where its embeddings come back).
-        dedupe: ``False`` (default, as Text2Mol reports): every pair is its own positive and all
-            other pairs are negatives. ``True``: pairs whose SMILES have the same canonical form
-            are one group, and a query does not compete against the other pairs of its group
-            (the "filtered" setting). ``num_unique_molecules`` is reported either way.
+        mol: Molecule embeddings ``[N, D]``, L2-normalised (scores are cosine similarities).
+        txt: Text embeddings ``[N, D]``, L2-normalised.
+        keys: ``N`` canonical SMILES (they decide which pairs share a molecule).
+        dedupe: ``False`` (as Text2Mol reports): every pair is its own positive and all other
+            pairs are negatives. ``True``: pairs of one molecule are one group, and a query does
+            not compete against the other pairs of its group (the "filtered" setting).
+            ``num_unique_molecules`` is reported either way.
         kvplm_batch_size: Group size of the KV-PLM in-batch accuracy.
         seed: Seed of the KV-PLM permutation.
         block_size: Queries scored at a time.
-        keys: Canonical SMILES of ``smiles`` when the caller already has them (they decide
-            which pairs share a molecule); computed with RDKit when None.
 
     Returns:
         ``{"num_pairs", "num_unique_molecules", "dedupe", "text_to_mol": {metrics},
         "mol_to_text": {metrics}, "kvplm_acc64": {"text_to_mol", "mol_to_text"},
-        "kvplm_batch_size", "seed", "encode_seconds"}``, metrics as :func:`retrieval_metrics`.
+        "kvplm_batch_size", "seed"}``, metrics as :func:`retrieval_metrics`.
 
     Raises:
-        ShapeError: ``smiles`` and ``texts`` differ in length, the pool is empty, or the model
-            returns embeddings of the wrong shape.
-        NonFiniteScoresError: The model produced NaN embeddings.
+        ShapeError: The shapes do not pair up.
+        NonFiniteScoresError: NaN embeddings.
     """
-    smiles, texts = list(smiles), list(texts)
-    if len(smiles) != len(texts):
-        raise ShapeError(f"got {len(smiles)} SMILES but {len(texts)} texts: they must pair up")
-    if not smiles:
-        raise ShapeError("retrieval pool is empty: no (SMILES, text) pairs")
-    if device is not None:
-        model.to(device)
-    was_training = model.training
-    model.eval()
-    start = time.perf_counter()
-    try:
-        mol = model.encode_smiles(smiles, batch_size=batch_size)
-        txt = model.encode_texts(texts, batch_size=batch_size)
-    finally:
-        model.train(was_training)
-    seconds = time.perf_counter() - start
-    if mol.shape[0] != len(smiles) or txt.shape[0] != len(texts):
+    if mol.shape[0] != txt.shape[0] or len(keys) != mol.shape[0]:
         raise ShapeError(
-            f"the model returned {mol.shape[0]} molecule and {txt.shape[0]} text embeddings for "
-            f"{len(smiles)} pairs"
+            f"got {mol.shape[0]} molecule and {txt.shape[0]} text embeddings and {len(keys)} "
+            "canonical keys: they must pair up"
         )
-    where = torch.device(device) if device is not None else mol.device
-    mol, txt = mol.to(where), txt.to(where)
-    if keys is not None and len(keys) != len(smiles):
-        raise ShapeError(f"got {len(keys)} canonical keys for {len(smiles)} SMILES")
-    unique = duplicate_groups(list(keys) if keys is not None else _canonical_keys(smiles))
+    unique = duplicate_groups(list(keys))
     groups = unique.to(mol.device) if dedupe else None
     out: dict[str, Any] = {
-        "num_pairs": len(smiles),
+        "num_pairs": int(mol.shape[0]),
         "num_unique_molecules": int(unique.max()) + 1,
         "dedupe": bool(dedupe),
     }
@@ -396,11 +354,11 @@ def evaluate_retrieval(
         name: streamed_in_batch_accuracy(q, c, kvplm_batch_size, seed, groups=groups)
         for name, (q, c) in directions.items()
     }
-    out.update(kvplm_batch_size=kvplm_batch_size, seed=seed, encode_seconds=round(seconds, 3))
+    out.update(kvplm_batch_size=kvplm_batch_size, seed=seed)
     return out
 
 
-def _canonical_keys(smiles: Sequence[str]) -> list[str]:
+def canonical_keys(smiles: Sequence[str]) -> list[str]:
     """Canonical SMILES of each entry, or the stripped string itself when RDKit rejects it."""
     from molgraphpt.chem.smiles import canonical_smiles
 
@@ -413,132 +371,8 @@ def _canonical_keys(smiles: Sequence[str]) -> list[str]:
     return keys
 
 
-# ----------------------------------------------------------------------------- from files
-
-
-def evaluate_retrieval_file(
-    model_dir: str | Path,
-    pairs: str | Path,
-    *,
-    smiles_col: str | None = None,
-    text_col: str | None = None,
-    pair_format: str | None = None,
-    limit: int | None = None,
-    batch_size: int = 64,
-    device: str | None = None,
-    dedupe: bool = False,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Load a saved ``MolTextModel`` and a pairs file and run :func:`evaluate_retrieval`.
-
-    Rows whose SMILES RDKit rejects are dropped and counted (``skipped_invalid``); ``limit``
-    keeps the first ``limit`` valid pairs. The result also records the inputs and
-    :func:`~molgraphpt.evaluation.finetune.versions`.
-
-    Args:
-        model_dir: A directory written by ``MolTextModel.save_pretrained``.
-        pairs: A pairs file :func:`molgraphpt.data.text.load_pairs` reads.
-        smiles_col: SMILES column (guessed when None).
-        text_col: Text column (guessed when None).
-        pair_format: ``csv``, ``tsv``, ``jsonl``, ``lpm24_props`` (guessed when None).
-        limit: Keep only the first ``limit`` valid pairs.
-        batch_size: Encoding batch size.
-        device: Where to run the model (``"cpu"``, ``"cuda"``...).
-        dedupe: See :func:`evaluate_retrieval`.
-        seed: Seed of the KV-PLM groups.
-
-    Raises:
-        CheckpointError: ``model_dir`` is not a MolTextModel directory.
-        FileNotFoundError: ``pairs`` does not exist.
-        DataFormatError: The pairs file cannot be read (from ``molgraphpt.data.text``).
-    """
-    from molgraphpt.chem.smiles import canonical_smiles
-    from molgraphpt.errors import CheckpointError, DataFormatError, InvalidSmilesError
-    from molgraphpt.evaluation.finetune import versions
-
-    start = time.perf_counter()
-    model_path = Path(model_dir)
-    if not model_path.is_dir():
-        raise CheckpointError(
-            f"model directory {str(model_path)!r} does not exist or is not a directory; pass the "
-            f"folder written by MolTextModel.save_pretrained (it holds config.yaml and text/)"
-        )
-    pairs_path = Path(pairs)
-    if not pairs_path.exists():
-        raise FileNotFoundError(f"pairs file {str(pairs_path)!r} does not exist")
-    table = _read_pairs(pairs_path, smiles_col=smiles_col, text_col=text_col, fmt=pair_format)
-    smiles, texts, keys, skipped = [], [], [], 0
-    for s, t in zip(table.smiles, table.texts, strict=True):
-        if limit is not None and len(smiles) >= limit:
-            break
-        try:
-            keys.append(canonical_smiles(s))
-        except InvalidSmilesError:
-            skipped += 1
-            continue
-        smiles.append(s)
-        texts.append(t)
-    if not smiles:
-        raise DataFormatError(
-            f"no usable (SMILES, text) pairs in {str(pairs_path)!r}: {len(table.smiles)} row(s) "
-            f"read, {skipped} with invalid SMILES"
-        )
-    model = _load_moltext(model_path)
-    if skipped:
-        logger.warning("skipped %d pair(s) with invalid SMILES in %s", skipped, pairs_path)
-    logger.info("evaluating retrieval over %d pairs from %s", len(smiles), pairs_path)
-    res = evaluate_retrieval(
-        model,
-        smiles,
-        texts,
-        batch_size=batch_size,
-        device=device,
-        dedupe=dedupe,
-        seed=seed,
-        keys=keys,
-    )
-    res.update(
-        model=str(model_path),
-        pairs=str(pairs_path),
-        skipped_invalid=skipped,
-        limit=limit,
-        versions=versions(),
-        wall_time_s=round(time.perf_counter() - start, 2),
-    )
-    return res
-
-
-def _load_moltext(directory: Path) -> MolTextModel:
-    from molgraphpt.models.moltext import MolTextModel
-
-    return MolTextModel.from_pretrained(directory)
-
-
-def _read_pairs(
-    path: Path, *, smiles_col: str | None, text_col: str | None, fmt: str | None
-) -> PairTable:
-    from molgraphpt.data.text import load_pairs
-    from molgraphpt.errors import DataFormatError
-
-    spec = {
-        "path": str(path),
-        "format": fmt or "auto",
-        "smiles_col": smiles_col,
-        "text_col": text_col,
-    }
-    try:
-        return load_pairs(spec)
-    except (MolGraphPTError, FileNotFoundError):
-        raise
-    except (ValueError, KeyError, OSError, UnicodeDecodeError) as err:
-        raise DataFormatError(
-            f"cannot read SMILES-text pairs from {str(path)!r}: {type(err).__name__}: {err}. "
-            f"Pass --smiles-col/--text-col (or --format) if the columns were not recognised"
-        ) from err
-
-
 def format_table(results: dict[str, Any]) -> str:
-    """A small fixed-width table of the metrics of :func:`evaluate_retrieval` for the terminal."""
+    """A small fixed-width table of :func:`retrieval_report`'s metrics for the terminal."""
     header = f"{'direction':<12}" + "".join(f"{k:>12}" for k in METRIC_KEYS) + f"{'kvplm_acc':>12}"
     lines = [header, "-" * len(header)]
     for name in DIRECTIONS:

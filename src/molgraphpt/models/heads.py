@@ -13,7 +13,9 @@ from typing import Any, Literal
 from torch import Tensor, nn
 
 from molgraphpt.errors import ConfigError
-from molgraphpt.models.graph import GraphEncoderConfig, build_graph_encoder
+from molgraphpt.models.graph import GraphEncoder, GraphEncoderConfig, build_graph_encoder
+from molgraphpt.models.param_groups import param_groups
+from molgraphpt.models.pretrained import PretrainedModel
 
 TASK_TYPES: tuple[str, ...] = ("classification", "regression")
 
@@ -102,7 +104,7 @@ class PropertyModelConfig:
             )
 
 
-class PropertyModel(nn.Module):
+class PropertyModel(PretrainedModel):
     """Graph encoder + :class:`PropertyHead`, with helpers for fine-tuning strategies.
 
     Frozen parts (see :meth:`freeze_encoder`, :meth:`freeze_first_layers`) get
@@ -114,18 +116,32 @@ class PropertyModel(nn.Module):
 
     Attributes:
         cfg: The configuration.
-        encoder: The graph encoder (state-dict prefix ``"encoder."``).
+        graph_encoder: The graph encoder (state-dict prefix ``"graph_encoder."``, as in every
+            checkpoint); ``encoder`` is the same module.
         head: The prediction head (state-dict prefix ``"head."``).
     """
+
+    model_type = "property"
+    config_class = PropertyModelConfig
 
     def __init__(self, cfg: PropertyModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.encoder = build_graph_encoder(cfg.encoder)
+        self.graph_encoder = build_graph_encoder(cfg.encoder)
         self.head = PropertyHead(
-            self.encoder.output_dim, cfg.num_tasks, cfg.head_hidden_dim, cfg.head_dropout
+            self.graph_encoder.output_dim, cfg.num_tasks, cfg.head_hidden_dim, cfg.head_dropout
         )
         self._frozen: list[nn.Module] = []
+
+    @property
+    def encoder(self) -> GraphEncoder:
+        """The graph encoder (``graph_encoder``)."""
+        return self.graph_encoder
+
+    @classmethod
+    def graph_config_of(cls, cfg: PropertyModelConfig) -> GraphEncoderConfig:
+        """``cfg.encoder``."""
+        return cfg.encoder
 
     def forward(self, graph: Any) -> Tensor:
         """Predict properties.
@@ -189,11 +205,11 @@ class PropertyModel(nn.Module):
     def parameter_groups(
         self, encoder_lr: float, head_lr: float, weight_decay: float = 0.0
     ) -> list[dict[str, Any]]:
-        """Optimizer parameter groups with separate learning rates for encoder and head.
+        """Optimizer groups: the encoder at ``encoder_lr``, the head at ``head_lr``.
 
-        Biases and other 1-D parameters (norm scales and shifts, GIN's ``eps``) get no weight
-        decay. Frozen parameters are left out; empty groups are dropped. Each group has a
-        ``"name"`` key (``encoder``, ``encoder_no_decay``, ``head``, ``head_no_decay``) for logging.
+        Weight decay follows the package's one rule
+        (:func:`~molgraphpt.models.param_groups.param_groups`: no decay for biases, norms,
+        embedding tables and other 1-D parameters). Frozen parameters are left out.
 
         Args:
             encoder_lr: Learning rate of the encoder.
@@ -203,21 +219,11 @@ class PropertyModel(nn.Module):
         Returns:
             A list to pass to ``torch.optim.AdamW(groups)`` or ``Adam``.
         """
-        groups: list[dict[str, Any]] = []
-        for name, module, lr in (
-            ("encoder", self.encoder, encoder_lr),
-            ("head", self.head, head_lr),
-        ):
-            decay, no_decay = [], []
-            for param in module.parameters():
-                if param.requires_grad:
-                    (no_decay if param.ndim <= 1 else decay).append(param)
-            if decay:
-                groups.append(
-                    {"name": name, "params": decay, "lr": lr, "weight_decay": weight_decay}
-                )
-            if no_decay:
-                groups.append(
-                    {"name": f"{name}_no_decay", "params": no_decay, "lr": lr, "weight_decay": 0.0}
-                )
-        return groups
+        trains_head = any(p.requires_grad for p in self.head.parameters())
+        return param_groups(
+            self,
+            weight_decay,
+            lr=encoder_lr,
+            head_lr=head_lr,
+            head_prefixes=["head"] if trains_head else [],
+        )

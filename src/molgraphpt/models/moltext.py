@@ -10,8 +10,8 @@ sibling directory, then renamed into place)::
 
     config.yaml            MolTextConfig: top-level graph: (GraphEncoderConfig), text:, ...
     model.safetensors      every tensor except the text transformer's (text.model.*); the graph
-                           encoder under the prefix "graph.", so `molgraphpt finetune
-                           model.init=DIR` initialises a property model from it unchanged
+                           encoder under the prefix "graph_encoder." (as in every checkpoint),
+                           so `molgraphpt finetune model.init=DIR` starts from it
     text/                  the Hugging Face model + tokenizer (loadable with a bare AutoModel)
     smiles_tokenizer.json  the SMILES tokenizer, when the model has one
     meta.json              provenance
@@ -20,7 +20,6 @@ sibling directory, then renamed into place)::
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,23 +29,14 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from molgraphpt.chem.graph import smiles_to_graph
-from molgraphpt.errors import CheckpointError, ConfigError, InvalidSmilesError, ShapeError
+from molgraphpt.errors import CheckpointError, ConfigError, ShapeError
 from molgraphpt.models.graph import GraphEncoder, GraphEncoderConfig, build_graph_encoder
-from molgraphpt.models.serialization import (
-    CONFIG_NAME,
-    WEIGHTS_NAME,
-    _mismatches,
-    load_config,
-    load_state,
-    save_pretrained,
-)
+from molgraphpt.models.pretrained import PretrainedModel
+from molgraphpt.models.serialization import require_checkpoint
 from molgraphpt.models.text import TextEncoder, TextEncoderConfig
 from molgraphpt.models.text_features import encode_pooled
 
 if TYPE_CHECKING:
-    from torch_geometric.data import Data
-
     from molgraphpt.chem.smiles_tokenizer import SmilesTokenizer
 
 TEXT_DIR = "text"
@@ -144,7 +134,7 @@ class ProjectionHead(nn.Module):
         return self.net(x)
 
 
-class MolTextModel(nn.Module):
+class MolTextModel(PretrainedModel):
     """Graph and text encoders with projection heads into one space and a learnable scale.
 
     Build it with :meth:`build` (loads the text model) or :meth:`from_pretrained`.
@@ -157,7 +147,8 @@ class MolTextModel(nn.Module):
 
     Attributes:
         cfg: The configuration.
-        graph: Graph encoder (state-dict prefix ``"graph."``).
+        graph_encoder: Graph encoder (state-dict prefix ``"graph_encoder."``, as in every
+            checkpoint); ``graph`` is the same module.
         text: Text encoder (prefix ``"text."``; the transformer is ``"text.model."``).
         graph_proj: ``graph.output_dim -> proj_dim``.
         text_proj: ``text.hidden_size -> proj_dim``.
@@ -184,7 +175,7 @@ class MolTextModel(nn.Module):
                 expected=f"the SMILES tokenizer's vocab_size={smiles_tokenizer.vocab_size}",
             )
         self.cfg = cfg
-        self.graph = graph
+        self.graph_encoder = graph
         self.text = text
         self.graph_proj = ProjectionHead(int(graph.output_dim), cfg.proj_dim, cfg.projection)
         self.text_proj = ProjectionHead(text.hidden_size, cfg.proj_dim, cfg.projection)
@@ -195,6 +186,19 @@ class MolTextModel(nn.Module):
             std = float(getattr(text.model.config, "initializer_range", 0.02))
             nn.init.normal_(self.smiles_embeddings.weight, std=std)
         self.smiles_tokenizer = smiles_tokenizer
+
+    model_type = "moltext"
+    config_class = MolTextConfig
+
+    @property
+    def graph(self) -> GraphEncoder:
+        """The graph encoder (``graph_encoder``)."""
+        return self.graph_encoder
+
+    @classmethod
+    def graph_config_of(cls, cfg: MolTextConfig) -> GraphEncoderConfig:
+        """``cfg.graph``."""
+        return cfg.graph
 
     @classmethod
     def build(
@@ -272,34 +276,6 @@ class MolTextModel(nn.Module):
         return F.normalize(self.text_proj(pooled.to(self.logit_scale.dtype)), dim=-1)
 
     @torch.no_grad()
-    def encode_smiles(self, smiles: Sequence[str] | str, batch_size: int = 256) -> Tensor:
-        """Embed SMILES through the graph tower, in eval mode and without gradients.
-
-        Every SMILES is featurized with :func:`~molgraphpt.chem.graph.smiles_to_graph` first, so
-        an invalid one fails before any work is done.
-
-        Args:
-            smiles: The SMILES (a single string is one).
-            batch_size: Molecules per forward pass.
-
-        Returns:
-            ``[len(smiles), proj_dim]`` float32 on the CPU, L2-normalised, in input order.
-
-        Raises:
-            InvalidSmilesError: A SMILES RDKit cannot parse; the message names it and its index.
-        """
-        smiles = [smiles] if isinstance(smiles, str) else list(smiles)
-        _check_batch_size(batch_size)
-        graphs = [_graph_data(s, index) for index, s in enumerate(smiles)]
-        from torch_geometric.data import Batch
-
-        return self._encode(
-            graphs,
-            batch_size,
-            lambda chunk: self.embed_graphs(Batch.from_data_list(chunk).to(self.device)),
-        )
-
-    @torch.no_grad()
     def encode_texts(self, texts: Sequence[str] | str, batch_size: int = 64) -> Tensor:
         """Embed texts through the text tower, in eval mode and without gradients.
 
@@ -340,84 +316,36 @@ class MolTextModel(nn.Module):
             self.train(was_training)
 
     # ------------------------------------------------------------------------ checkpoints
+    # save_pretrained / from_pretrained are PretrainedModel's; these hooks add the text model
+    # (text/, a Hugging Face directory) and the SMILES tokenizer (smiles_tokenizer.json).
 
-    def save_pretrained(
-        self, directory: str | os.PathLike[str], *, meta: dict | None = None
-    ) -> Path:
-        """Write the checkpoint directory described in the module docstring, atomically.
+    def _weights_skip(self) -> tuple[str, ...]:
+        return (TEXT_PREFIX,)
 
-        Args:
-            directory: Target directory; an existing checkpoint there is replaced as a whole.
-            meta: Extra JSON-serializable provenance merged into ``meta.json``.
-
-        Returns:
-            The checkpoint directory.
-
-        Raises:
-            CheckpointError: ``directory`` exists and is not a checkpoint, or ``meta`` is not
-                JSON-serializable or uses a reserved key.
-        """
-
-        def write_text_parts(tmp: Path) -> None:
-            self.text.save(tmp / TEXT_DIR)
-            if self.smiles_tokenizer is not None:
-                self.smiles_tokenizer.save(tmp / SMILES_TOKENIZER_NAME)
-
-        state = {k: v for k, v in self.state_dict().items() if not k.startswith(TEXT_PREFIX)}
+    def _layout_info(self) -> dict[str, Any]:
         tokenizer = SMILES_TOKENIZER_NAME if self.smiles_tokenizer is not None else None
-        return save_pretrained(
-            self,
-            directory,
-            self.cfg,
-            meta=meta,
-            state=state,
-            info={"text_dir": TEXT_DIR, "smiles_tokenizer": tokenizer},
-            write_extra=write_text_parts,
-        )
+        return {"text_dir": TEXT_DIR, "smiles_tokenizer": tokenizer}
+
+    def _extra_files(self, tmp: Path) -> None:
+        self.text.save(tmp / TEXT_DIR)
+        if self.smiles_tokenizer is not None:
+            self.smiles_tokenizer.save(tmp / SMILES_TOKENIZER_NAME)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike[str]) -> MolTextModel:
-        """Load a directory written by :meth:`save_pretrained`; the model is on the CPU, in eval.
-
-        Raises:
-            CheckpointError: Files are missing or unreadable, or the weights do not fit the
-                configuration.
-        """
-        path = Path(directory)
-        if not path.is_dir():
-            what = "is not a directory" if path.exists() else "does not exist"
-            raise CheckpointError(f"checkpoint directory {path} {what}")
-        missing = [
-            name
-            for name in (CONFIG_NAME, WEIGHTS_NAME, f"{TEXT_DIR}/config.json")
-            if not (path / name).is_file()
-        ]
-        if missing:
-            raise CheckpointError(
-                f"{path} is not a molecule-text checkpoint: missing {', '.join(missing)} "
-                "(written by MolTextModel.save_pretrained)"
-            )
-        cfg = load_config(path, MolTextConfig)
-        text = TextEncoder.load(path / TEXT_DIR, cfg.text)
+    def _build_from_checkpoint(cls, directory: Path, cfg: MolTextConfig) -> MolTextModel:
+        require_checkpoint(directory, f"{TEXT_DIR}/config.json")
+        text = TextEncoder.load(directory / TEXT_DIR, cfg.text)
         smiles_tokenizer = None
-        if (path / SMILES_TOKENIZER_NAME).is_file():
+        if (directory / SMILES_TOKENIZER_NAME).is_file():
             from molgraphpt.chem.smiles_tokenizer import SmilesTokenizer
 
             try:
-                smiles_tokenizer = SmilesTokenizer.load(path / SMILES_TOKENIZER_NAME)
+                smiles_tokenizer = SmilesTokenizer.load(directory / SMILES_TOKENIZER_NAME)
             except (OSError, ValueError) as err:
-                raise CheckpointError(f"cannot read the SMILES tokenizer of {path}: {err}") from err
-        model = cls(cfg, build_graph_encoder(cfg.graph), text, smiles_tokenizer)
-        state = load_state(path)
-        expected = {k: v for k, v in model.state_dict().items() if not k.startswith(TEXT_PREFIX)}
-        problems = _mismatches(expected, state)
-        if problems:
-            raise CheckpointError(
-                f"weights in {path / WEIGHTS_NAME} do not match {cls.__name__}: {problems}"
-            )
-        model.load_state_dict(state, strict=False)
-        model.eval()
-        return model
+                raise CheckpointError(
+                    f"cannot read the SMILES tokenizer of {directory}: {err}"
+                ) from err
+        return cls(cfg, build_graph_encoder(cfg.graph), text, smiles_tokenizer)
 
 
 def _to(tensors: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
@@ -427,19 +355,3 @@ def _to(tensors: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
 def _check_batch_size(batch_size: int) -> None:
     if not _is_int(batch_size) or batch_size < 1:
         raise ConfigError("batch_size", batch_size, expected="an integer >= 1")
-
-
-def _graph_data(smiles: str, index: int) -> Data:
-    """PyG ``Data`` of one SMILES (int64 OGB features), naming its index when it is invalid."""
-    from torch_geometric.data import Data
-
-    try:
-        graph = smiles_to_graph(smiles)
-    except InvalidSmilesError as err:
-        raise err.at(row=index, source="the SMILES given to MolTextModel.encode_smiles") from None
-    return Data(
-        x=torch.from_numpy(graph.x).long(),
-        edge_index=torch.from_numpy(graph.edge_index).long(),
-        edge_attr=torch.from_numpy(graph.edge_attr).long(),
-        num_nodes=graph.num_nodes,
-    )

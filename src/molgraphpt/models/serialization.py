@@ -5,8 +5,13 @@ state dict as safetensors, and provenance in JSON. :func:`save_pretrained` write
 temporary sibling directory and renames it into place, so a reader never sees a half-written
 checkpoint and an interrupted save leaves the previous one intact.
 
-This module sits below :mod:`molgraphpt.config` in the layer order, so it reads configs with its
-own small :func:`config_from_dict` instead of the config package's loader.
+``meta.json`` says what wrote the checkpoint and how to read it back: ``format_version`` (see
+:data:`FORMAT_VERSION`), ``model_type`` (the key :func:`molgraphpt.load` dispatches on),
+``model_class`` and ``config_class``. Since format 2 the graph encoder of every checkpoint sits
+under one state-dict prefix, :data:`GRAPH_ENCODER_PREFIX`; checkpoints of format 1 are migrated
+on read by :func:`migrate_state` from a fixed table of the three layouts format 1 had, never by
+guessing. ``config.yaml`` is read by the package's one strict loader,
+:func:`molgraphpt._config_io.from_dict`.
 """
 
 from __future__ import annotations
@@ -17,8 +22,6 @@ import logging
 import os
 import shutil
 import tempfile
-import types
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,6 +32,7 @@ import torch
 import yaml
 from torch import Tensor, nn
 
+from molgraphpt._config_io import from_dict
 from molgraphpt.errors import CheckpointError, ConfigError, UnknownNameError
 
 logger = logging.getLogger(__name__)
@@ -36,9 +40,20 @@ logger = logging.getLogger(__name__)
 CONFIG_NAME = "config.yaml"
 WEIGHTS_NAME = "model.safetensors"
 META_NAME = "meta.json"
-FORMAT_VERSION = 1
-#: Prefixes tried by :func:`load_encoder_weights`, after the one it is given.
-ENCODER_PREFIXES: tuple[str, ...] = ("encoder.", "graph_encoder.", "model.graph.", "graph.", "")
+#: Checkpoint layout written now. 1: the graph encoder under a per-class prefix (``encoder.``,
+#: ``graph.`` or none); 2: under :data:`GRAPH_ENCODER_PREFIX` in every checkpoint, ``model_type``
+#: in ``meta.json``. Format 1 is read through :func:`migrate_state`.
+FORMAT_VERSION = 2
+READABLE_FORMATS: tuple[int, ...] = (1, 2)
+#: State-dict prefix of the graph encoder in every checkpoint that holds one.
+GRAPH_ENCODER_PREFIX = "graph_encoder."
+#: Format 1 layouts: ``model_type`` and the prefix its graph encoder was saved under, by the
+#: ``model_class`` (or, for the bare pretrained encoder, ``config_class``) format 1 recorded.
+_V1_LAYOUTS: dict[str, tuple[str, str]] = {
+    "molgraphpt.models.heads.PropertyModel": ("property", "encoder."),
+    "molgraphpt.models.moltext.MolTextModel": ("moltext", "graph."),
+    "molgraphpt.config.schema.PretrainedEncoderConfig": ("graph_encoder", ""),
+}
 
 C = TypeVar("C")
 M = TypeVar("M", bound=nn.Module)
@@ -62,6 +77,8 @@ def save_pretrained(
     The files are written into a temporary directory next to ``directory`` and renamed into place.
     An existing checkpoint at ``directory`` is replaced as a whole (extra files in it are
     removed); an existing directory that is neither empty nor a checkpoint is left alone.
+    Model classes call this through
+    :meth:`molgraphpt.models.pretrained.PretrainedModel.save_pretrained`.
 
     Args:
         model: The module to save; its full ``state_dict()`` is written.
@@ -71,8 +88,8 @@ def save_pretrained(
         meta: Extra JSON-serializable provenance merged into ``meta.json`` (e.g. step, metrics).
         state: The tensors to write to ``model.safetensors`` (default: ``model.state_dict()``),
             e.g. a state dict without the parts ``write_extra`` saves in their own format.
-        info: Extra reserved ``meta.json`` entries describing the layout (``meta`` may not
-            override them).
+        info: Extra reserved ``meta.json`` entries describing the layout, e.g. ``model_type``
+            (``meta`` may not override them).
         write_extra: Called with the temporary directory to write further files (e.g. a
             HuggingFace sub-model) before everything is synced and renamed into place.
 
@@ -83,8 +100,6 @@ def save_pretrained(
         CheckpointError: ``config`` is not a dataclass, ``meta`` is not JSON-serializable or
             collides with a reserved key, or ``directory`` exists and is not a checkpoint.
     """
-    from molgraphpt import __version__
-
     target = Path(directory)
     if not dataclasses.is_dataclass(config) or isinstance(config, type):
         raise CheckpointError(
@@ -93,9 +108,33 @@ def save_pretrained(
         )
     _check_replaceable(target)
     tensors = _contiguous_unshared(model.state_dict() if state is None else state)
+    meta_text = _meta_text(target, model, config, meta, info)
+    config_text = yaml.safe_dump(_plain(dataclasses.asdict(config)), sort_keys=False)
+
+    from safetensors.torch import save_file
+
+    def write(tmp: Path) -> None:
+        (tmp / CONFIG_NAME).write_text(config_text)
+        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        if write_extra is not None:
+            write_extra(tmp)
+        (tmp / META_NAME).write_text(meta_text + "\n")
+
+    _write_dir_atomically(target, write)
+    return target
+
+
+def _meta_text(
+    target: Path, model: nn.Module, config: Any, meta: dict | None, info: Mapping[str, Any] | None
+) -> str:
+    """``meta.json``'s text: the reserved layout and provenance entries, then ``meta``."""
+    from molgraphpt._version import __version__
+    from molgraphpt.provenance import git_revision
+
     reserved = {
         "format_version": FORMAT_VERSION,
         "molgraphpt_version": __version__,
+        "git_revision": git_revision(),
         "torch_version": torch.__version__,
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
         "config_class": f"{type(config).__module__}.{type(config).__qualname__}",
@@ -107,23 +146,19 @@ def save_pretrained(
     if clash:
         raise CheckpointError(f"cannot save {target}: meta keys {clash} are reserved")
     try:
-        meta_text = json.dumps({**reserved, **(meta or {})}, indent=2, sort_keys=False)
+        return json.dumps({**reserved, **(meta or {})}, indent=2, sort_keys=False)
     except (TypeError, ValueError) as err:
         raise CheckpointError(
             f"cannot save {target}: meta is not JSON-serializable: {err}"
         ) from err
-    config_text = yaml.safe_dump(_plain(dataclasses.asdict(config)), sort_keys=False)
 
-    from safetensors.torch import save_file
 
+def _write_dir_atomically(target: Path, write: Callable[[Path], None]) -> None:
+    """Run ``write(tmp)`` in a temporary sibling directory, fsync its files, rename it in place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
-        (tmp / CONFIG_NAME).write_text(config_text)
-        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
-        if write_extra is not None:
-            write_extra(tmp)
-        (tmp / META_NAME).write_text(meta_text + "\n")
+        write(tmp)
         for path in tmp.rglob("*"):
             if path.is_file():
                 _fsync(path)
@@ -131,7 +166,6 @@ def save_pretrained(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return target
 
 
 def _check_replaceable(target: Path) -> None:
@@ -197,22 +231,29 @@ def _plain(value: Any) -> Any:
 
 
 def load_state(directory: str | os.PathLike[str]) -> dict[str, Tensor]:
-    """Read the state dict of a checkpoint directory onto the CPU.
+    """Read the state dict of a checkpoint directory onto the CPU, in the current layout.
+
+    A format-1 checkpoint's keys are migrated (:func:`migrate_state`), so the graph encoder is
+    always under :data:`GRAPH_ENCODER_PREFIX`.
 
     Raises:
-        CheckpointError: The directory or its ``model.safetensors`` is missing or unreadable.
+        CheckpointError: The directory or its ``model.safetensors`` is missing or unreadable,
+            or ``meta.json`` names a format this version cannot read.
     """
-    path = _require_files(Path(directory), (WEIGHTS_NAME,)) / WEIGHTS_NAME
+    path = _require_files(Path(directory), (WEIGHTS_NAME,))
     from safetensors.torch import load_file
 
     try:
-        return load_file(str(path), device="cpu")
+        state = load_file(str(path / WEIGHTS_NAME), device="cpu")
     except Exception as err:  # safetensors raises its own error types for corrupt files
-        raise CheckpointError(f"cannot read weights {path}: {err}") from err
+        raise CheckpointError(f"cannot read weights {path / WEIGHTS_NAME}: {err}") from err
+    if not (path / META_NAME).is_file():
+        return state  # a bare state dict (written by hand): nothing says how to migrate it
+    return migrate_state(load_meta(path), state)
 
 
 def load_config(directory: str | os.PathLike[str], config_cls: type[C]) -> C:
-    """Read ``config.yaml`` of a checkpoint directory into ``config_cls``.
+    """Read ``config.yaml`` of a checkpoint directory into ``config_cls`` (strictly).
 
     Raises:
         CheckpointError: The file is missing, is not YAML, or does not fit ``config_cls``.
@@ -225,28 +266,93 @@ def load_config(directory: str | os.PathLike[str], config_cls: type[C]) -> C:
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} must hold a mapping, got {type(data).__name__}")
     try:
-        return config_from_dict(config_cls, data)
+        return from_dict(config_cls, data)
     except (ConfigError, UnknownNameError, TypeError) as err:
         raise CheckpointError(f"{path} does not fit {config_cls.__name__}: {err}") from err
 
 
 def load_meta(directory: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read ``meta.json`` of a checkpoint directory.
+    """Read ``meta.json`` of a checkpoint directory and check its format version.
 
     Raises:
-        CheckpointError: The file is missing or is not valid JSON.
+        CheckpointError: The file is missing or is not valid JSON, or the checkpoint was written
+            in a format this version cannot read (the message names both versions).
     """
     path = _require_files(Path(directory), (META_NAME,)) / META_NAME
     try:
-        return json.loads(path.read_text())
+        meta = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise CheckpointError(f"cannot parse {path}: {err}") from err
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} must hold a JSON object, got {type(meta).__name__}")
+    _check_format(meta, path)
+    return meta
+
+
+def _check_format(meta: Mapping[str, Any], path: Path) -> None:
+    from molgraphpt._version import __version__
+
+    version = meta.get("format_version")
+    if version in READABLE_FORMATS:
+        return
+    writer = meta.get("molgraphpt_version", "an unknown version")
+    advice = (
+        "upgrade molgraphpt (pip install -U molgraphpt) to read it"
+        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
+        else "it was not written by molgraphpt's save_pretrained"
+    )
+    raise CheckpointError(
+        f"{path.parent} is a checkpoint of format {version!r}, written by molgraphpt {writer}; "
+        f"molgraphpt {__version__} reads formats {list(READABLE_FORMATS)}: {advice}"
+    )
+
+
+def model_type(meta: Mapping[str, Any]) -> str:
+    """The ``model_type`` of a checkpoint, from its ``meta.json`` (format 1: by its class).
+
+    Raises:
+        CheckpointError: A format-1 checkpoint of a class format 1 never wrote.
+    """
+    if meta.get("model_type"):
+        return str(meta["model_type"])
+    layout = _v1_layout(meta)
+    return layout[0]
+
+
+def _v1_layout(meta: Mapping[str, Any]) -> tuple[str, str]:
+    for key in ("model_class", "config_class"):
+        if meta.get(key) in _V1_LAYOUTS:
+            return _V1_LAYOUTS[meta[key]]
+    raise CheckpointError(
+        f"a format-1 checkpoint of model_class {meta.get('model_class')!r} / config_class "
+        f"{meta.get('config_class')!r} has no known layout; format 1 wrote only "
+        f"{sorted(_V1_LAYOUTS)}"
+    )
+
+
+def migrate_state(meta: Mapping[str, Any], state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Rename a format-1 state dict's graph-encoder keys to :data:`GRAPH_ENCODER_PREFIX`.
+
+    Format 1 saved the graph encoder of a ``PropertyModel`` under ``encoder.``, of a
+    ``MolTextModel`` under ``graph.``, and a pretrained encoder with no prefix; which one applies
+    is read from ``meta.json``, not guessed from the keys. Format-2 states are returned as they
+    are.
+    """
+    if meta.get("format_version") != 1:
+        return state
+    _, old = _v1_layout(meta)
+    if old == "":
+        return {GRAPH_ENCODER_PREFIX + key: value for key, value in state.items()}
+    return {
+        (GRAPH_ENCODER_PREFIX + key[len(old) :] if key.startswith(old) else key): value
+        for key, value in state.items()
+    }
 
 
 def load_pretrained(
     directory: str | os.PathLike[str], config_cls: type[C], build_fn: Callable[[C], M]
 ) -> tuple[M, C]:
-    """Rebuild a model from a checkpoint directory.
+    """Rebuild a model from a checkpoint directory (the code every ``from_pretrained`` runs).
 
     Args:
         directory: Checkpoint directory written by :func:`save_pretrained`.
@@ -268,18 +374,38 @@ def load_pretrained(
     return model, config
 
 
-def load_state_strict(module: nn.Module, state: Mapping[str, Tensor], *, source: str) -> None:
-    """``module.load_state_dict(state)`` with one readable :class:`CheckpointError` on mismatch."""
-    problems = _mismatches(module.state_dict(), state)
+def load_state_strict(
+    module: nn.Module,
+    state: Mapping[str, Tensor],
+    *,
+    source: str,
+    skip_prefixes: tuple[str, ...] = (),
+) -> None:
+    """``module.load_state_dict(state)`` with one readable :class:`CheckpointError` on mismatch.
+
+    Args:
+        module: The module to fill.
+        state: The tensors read from the checkpoint.
+        source: Where they came from, for the message.
+        skip_prefixes: Keys of ``module`` that the checkpoint does not hold in
+            ``model.safetensors`` (saved in their own format, e.g. a HuggingFace sub-model).
+    """
+    expected = {
+        k: v
+        for k, v in module.state_dict().items()
+        if not any(k.startswith(prefix) for prefix in skip_prefixes)
+    }
+    problems = state_mismatches(expected, state)
     if problems:
         raise CheckpointError(
             f"weights in {source} do not match {type(module).__name__}: {problems}. Was the "
             "checkpoint saved from a model with another config?"
         )
-    module.load_state_dict(state, strict=True)
+    module.load_state_dict(state, strict=not skip_prefixes)
 
 
-def _mismatches(expected: Mapping[str, Tensor], given: Mapping[str, Tensor]) -> str:
+def state_mismatches(expected: Mapping[str, Tensor], given: Mapping[str, Tensor]) -> str:
+    """Missing, unexpected and mis-shaped keys of ``given`` against ``expected`` ("" if none)."""
     missing = sorted(set(expected) - set(given))
     unexpected = sorted(set(given) - set(expected))
     shapes = [
@@ -303,6 +429,15 @@ def _short(items: list[str], limit: int = 10) -> str:
     return f"[{shown}{more}]"
 
 
+def require_checkpoint(directory: str | os.PathLike[str], *names: str) -> Path:
+    """``directory`` as a Path if it holds ``names`` (default: the three checkpoint files).
+
+    Raises:
+        CheckpointError: The directory or one of the files is missing.
+    """
+    return _require_files(Path(directory), names or (CONFIG_NAME, WEIGHTS_NAME, META_NAME))
+
+
 def _require_files(directory: Path, names: tuple[str, ...]) -> Path:
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
@@ -324,7 +459,8 @@ class EncoderLoadReport:
     """What :func:`load_encoder_weights` loaded.
 
     Attributes:
-        prefix: State-dict prefix the encoder weights were found under (``""`` for none).
+        prefix: State-dict prefix the encoder weights were read from (always
+            :data:`GRAPH_ENCODER_PREFIX`).
         num_tensors: Number of tensors loaded.
         missing_keys: Encoder keys absent from the checkpoint (only with ``strict=False``).
         unexpected_keys: Keys under ``prefix`` the encoder lacks (only with ``strict=False``).
@@ -337,129 +473,54 @@ class EncoderLoadReport:
 
 
 def load_encoder_weights(
-    encoder: nn.Module,
-    directory: str | os.PathLike[str],
-    prefix: str = "encoder.",
-    *,
-    strict: bool = True,
+    encoder: nn.Module, directory: str | os.PathLike[str], *, strict: bool = True
 ) -> EncoderLoadReport:
-    """Initialise a graph encoder from the encoder part of any checkpoint (``model.init=DIR``).
+    """Initialise a graph encoder from the graph encoder of any checkpoint that holds one.
 
-    The encoder's keys are looked for under ``prefix``, then under each of
-    :data:`ENCODER_PREFIXES`: ``"encoder."`` (a :class:`~molgraphpt.models.heads.PropertyModel`),
-    ``"graph_encoder."``, ``"model.graph."``, ``"graph."``, and ``""`` (a bare encoder). The
-    first prefix under which every encoder key exists is used.
+    The weights are read from :data:`GRAPH_ENCODER_PREFIX` (format-1 checkpoints are migrated
+    first), whatever the model class: a graph-pretrained encoder, a molecule–text model or a
+    fine-tuned property model.
 
     Args:
         encoder: The module to initialise in place.
         directory: Checkpoint directory.
-        prefix: Prefix to try first.
-        strict: Require the keys under the prefix to be exactly the encoder's. With ``False``,
-            missing keys keep their current values and extra keys are ignored (both logged).
-            Shapes must always match.
+        strict: Require the keys to be exactly the encoder's. With ``False``, missing keys keep
+            their current values and extra keys are ignored (both logged). Shapes must always
+            match.
 
     Returns:
-        What was loaded and from where.
+        What was loaded.
 
     Raises:
-        CheckpointError: No prefix holds the encoder's weights, or keys/shapes do not match.
+        CheckpointError: The checkpoint holds no graph encoder, or keys/shapes do not match.
     """
     state = load_state(directory)
+    prefix = GRAPH_ENCODER_PREFIX
+    sub = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     expected = encoder.state_dict()
-    candidates = list(dict.fromkeys((prefix, *ENCODER_PREFIXES)))
-    best: tuple[int, str, dict[str, Tensor]] | None = None
-    for candidate in candidates:
-        sub = {k[len(candidate) :]: v for k, v in state.items() if k.startswith(candidate)}
-        overlap = len(set(sub) & set(expected))
-        if best is None or overlap > best[0]:
-            best = (overlap, candidate, sub)
-        if overlap == len(expected):
-            break
-    assert best is not None  # candidates is never empty
-    overlap, chosen, sub = best
-    if overlap == 0:
+    if not sub:
         raise CheckpointError(
-            f"no graph-encoder weights found in {directory}: none of the prefixes "
-            f"{[c for c in candidates if c]} (or no prefix) holds keys like "
-            f"{_short(sorted(expected), 3)}"
+            f"{directory} holds no graph encoder: no weights under {prefix!r} "
+            f"(its keys start with {_short(sorted({k.split('.')[0] for k in state}), 5)})"
         )
     missing = tuple(sorted(set(expected) - set(sub)))
     unexpected = tuple(sorted(set(sub) - set(expected)))
-    shapes = _mismatches(expected, {k: v for k, v in sub.items() if k in expected})
-    where = f"{directory} (prefix {chosen!r})"
+    shapes = state_mismatches(expected, {k: v for k, v in sub.items() if k in expected})
     if shapes:
-        raise CheckpointError(f"encoder weights in {where} do not fit the encoder: {shapes}")
+        raise CheckpointError(f"encoder weights in {directory} do not fit the encoder: {shapes}")
     if strict and (missing or unexpected):
         raise CheckpointError(
-            f"encoder weights in {where} do not match the encoder: "
-            f"{_mismatches(expected, sub)}. Pass strict=False to load the matching keys only."
+            f"encoder weights in {directory} do not match the encoder: "
+            f"{state_mismatches(expected, sub)}. Pass strict=False to load the matching keys only."
         )
     if missing or unexpected:
         logger.warning(
             "loaded encoder weights from %s; kept %d missing keys %s, ignored %d unexpected %s",
-            where,
+            directory,
             len(missing),
             _short(list(missing)),
             len(unexpected),
             _short(list(unexpected)),
         )
     encoder.load_state_dict({k: v for k, v in sub.items() if k in expected}, strict=False)
-    return EncoderLoadReport(chosen, len(expected) - len(missing), missing, unexpected)
-
-
-# ------------------------------------------------------------------------------- config loading
-
-
-def config_from_dict(cls: type[C], data: Mapping[str, Any], path: str = "") -> C:
-    """Build the (possibly nested) frozen dataclass ``cls`` from plain YAML data.
-
-    Nested dataclass fields recurse; lists become tuples where the field type is a tuple; unknown
-    keys are errors. Value validation is left to each config's ``__post_init__``.
-
-    Raises:
-        UnknownNameError: ``data`` has a key that ``cls`` does not define.
-        ConfigError: A value is invalid (raised by the config itself).
-    """
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    for key in data:
-        if key not in fields:
-            where = path.rstrip(".") or cls.__name__
-            raise UnknownNameError(f"config key under {where!r}", key, choices=fields)
-    hints = typing.get_type_hints(cls)
-    kwargs = {name: _convert(hints[name], value, f"{path}{name}.") for name, value in data.items()}
-    return cls(**kwargs)
-
-
-def _convert(hint: Any, value: Any, path: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(hint):
-            if arg is not type(None) and _matches(arg, value):
-                return _convert(arg, value, path)
-        return value
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
-        return config_from_dict(hint, value, path)
-    if (hint is tuple or origin is tuple) and isinstance(value, list):
-        args = typing.get_args(hint)
-        item_hint = args[0] if len(args) == 2 and args[1] is Ellipsis else None
-        if item_hint is not None:
-            return tuple(_convert(item_hint, item, path) for item in value)
-        if args and len(args) == len(value):
-            return tuple(_convert(a, item, path) for a, item in zip(args, value))
-        return tuple(value)
-    if origin is list and isinstance(value, list):
-        (item_hint,) = typing.get_args(hint) or (Any,)
-        return [_convert(item_hint, item, path) for item in value]
-    return value
-
-
-def _matches(hint: Any, value: Any) -> bool:
-    """Whether ``value`` from YAML should be converted as ``hint`` inside a union."""
-    origin = typing.get_origin(hint) or hint
-    if isinstance(origin, type) and dataclasses.is_dataclass(origin):
-        return isinstance(value, Mapping)
-    if origin is tuple:
-        return isinstance(value, list)
-    if origin is list:
-        return isinstance(value, list)
-    return True
+    return EncoderLoadReport(prefix, len(expected) - len(missing), missing, unexpected)

@@ -9,16 +9,18 @@ from torch import nn
 from molgraphpt.errors import MolGraphPTError, ShapeError
 from molgraphpt.evaluation.retrieval import (
     NonFiniteScoresError,
+    canonical_keys,
     duplicate_groups,
-    evaluate_retrieval,
     format_table,
     in_batch_accuracy,
     metrics_from_ranks,
     rank_of_positives,
     retrieval_metrics,
+    retrieval_report,
     streamed_in_batch_accuracy,
     streamed_ranks,
 )
+from molgraphpt.recipes.retrieval import evaluate_retrieval
 
 # row 0: the positive ties with column 2 -> rank 1 (ties favour the positive)
 # row 1: 0.8 and 0.3 beat 0.1 -> rank 3 ; row 2: 0.7 beats 0.6 -> rank 2
@@ -114,35 +116,19 @@ def test_errors():
         streamed_ranks(torch.zeros(3, 4), torch.zeros(2, 4))
 
 
-class _FixedModel(nn.Module):
-    """Stands in for MolTextModel: fixed embeddings per SMILES / text."""
-
-    def __init__(self, mol: dict[str, list[float]], txt: dict[str, list[float]]) -> None:
-        super().__init__()
-        self.mol, self.txt = mol, txt
-        self.calls: list[int] = []
-
-    def _embed(self, table: dict[str, list[float]], keys: list[str], batch_size: int):
-        self.calls.append(batch_size)
-        assert not self.training
-        return nn.functional.normalize(torch.tensor([table[k] for k in keys]), dim=1)
-
-    def encode_smiles(self, smiles: list[str], batch_size: int = 256) -> torch.Tensor:
-        return self._embed(self.mol, smiles, batch_size)
-
-    def encode_texts(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
-        return self._embed(self.txt, texts, batch_size)
+def _embeddings(table: dict[str, list[float]], keys: list[str]) -> torch.Tensor:
+    return nn.functional.normalize(torch.tensor([table[k] for k in keys]), dim=1)
 
 
-def test_evaluate_retrieval_schema_and_dedupe():
+def test_retrieval_report_schema_and_dedupe():
     # "CCO" and "OCC" are one molecule (same embedding) with two different descriptions
     mol = {"CCO": [1.0, 0.0], "OCC": [1.0, 0.0], "c1ccccc1": [0.0, 1.0]}
     txt = {"ethanol a": [1.0, 0.1], "ethanol b": [1.0, 0.0], "benzene": [0.1, 1.0]}
-    model = _FixedModel(mol, txt)
-    model.train()
     smiles, texts = ["CCO", "OCC", "c1ccccc1"], ["ethanol a", "ethanol b", "benzene"]
-    res = evaluate_retrieval(model, smiles, texts, batch_size=2)
-    assert model.training and model.calls == [2, 2]  # mode restored, batch size passed on
+    m, t = _embeddings(mol, smiles), _embeddings(txt, texts)
+    keys = canonical_keys(smiles)
+    assert keys[0] == keys[1] != keys[2]
+    res = retrieval_report(m, t, keys)
     assert res["num_pairs"] == 3 and res["num_unique_molecules"] == 2 and not res["dedupe"]
     for d in ("text_to_mol", "mol_to_text"):
         assert set(res[d]) == {"mrr", "hits1", "hits10", "mean_rank", "median_rank", "recall20"}
@@ -151,15 +137,19 @@ def test_evaluate_retrieval_schema_and_dedupe():
     assert res["text_to_mol"]["hits1"] == 1.0
     # mol->text: "CCO" (query 0) prefers "ethanol b" (cos 1) over its own "ethanol a"
     assert res["mol_to_text"]["hits1"] == pytest.approx(2 / 3)
-    deduped = evaluate_retrieval(model, smiles, texts, dedupe=True)
+    deduped = retrieval_report(m, t, keys, dedupe=True)
     assert deduped["dedupe"] and deduped["mol_to_text"]["hits1"] == 1.0
     table = format_table(res)
     assert "text_to_mol" in table and "mol_to_text" in table and "mrr" in table
 
 
-def test_evaluate_retrieval_rejects_mismatched_pairs():
-    model = _FixedModel({}, {})
+def test_retrieval_report_rejects_mismatched_pairs():
+    two, one = torch.eye(2), torch.eye(2)[:1]
+    with pytest.raises(ShapeError, match="2 molecule and 1 text"):
+        retrieval_report(two, one, ["C", "CC"])
+    with pytest.raises(ShapeError, match="1 canonical keys"):
+        retrieval_report(two, two, ["C"])
     with pytest.raises(ShapeError, match="2 SMILES but 1 texts"):
-        evaluate_retrieval(model, ["C", "CC"], ["methane"])
+        evaluate_retrieval(None, ["C", "CC"], ["methane"])  # checked before the model is used
     with pytest.raises(ShapeError, match="empty"):
-        evaluate_retrieval(model, [], [])
+        evaluate_retrieval(None, [], [])

@@ -10,6 +10,7 @@ import yaml
 from torch import nn
 
 from molgraphpt import __version__
+from molgraphpt._config_io import from_dict as config_from_dict
 from molgraphpt.errors import CheckpointError, UnknownNameError
 from molgraphpt.models import (
     GraphEncoderConfig,
@@ -21,7 +22,7 @@ from molgraphpt.models import (
     load_state,
     save_pretrained,
 )
-from molgraphpt.models.serialization import config_from_dict, load_meta
+from molgraphpt.models.serialization import load_meta
 
 
 # Module-level so that typing.get_type_hints can resolve their (string) annotations.
@@ -195,28 +196,17 @@ def test_load_encoder_weights_from_a_property_model(saved):
     model, cfg, path = saved
     encoder = build_graph_encoder(cfg.encoder)
     report = load_encoder_weights(encoder, path)
-    assert report.prefix == "encoder." and report.num_tensors == len(encoder.state_dict())
+    assert report.prefix == "graph_encoder." and report.num_tensors == len(encoder.state_dict())
     _assert_same_params(encoder, model.encoder)
 
 
-@pytest.mark.parametrize("prefix", ["graph_encoder.", "model.graph.", ""])
-def test_load_encoder_weights_finds_other_prefixes(tmp_path, prefix):
-    source = build_graph_encoder(WrapperConfig().encoder)
+def test_load_encoder_weights_reads_only_the_one_prefix(tmp_path):
+    # A module with a graph encoder under another name is not searched: no prefix guessing.
     wrapper = nn.Module()
-    holder = wrapper
-    for part in prefix.rstrip(".").split(".") if prefix else []:
-        child = nn.Module()
-        holder.add_module(part, child)
-        parent, holder = holder, child
-    if prefix:
-        parent.add_module(prefix.rstrip(".").split(".")[-1], source)
-        wrapper.add_module("head", nn.Linear(8, 1))
-    else:
-        wrapper = source
+    wrapper.add_module("encoder", build_graph_encoder(WrapperConfig().encoder))
     save_pretrained(wrapper, tmp_path / "ckpt", WrapperConfig())
-    encoder = build_graph_encoder(WrapperConfig().encoder)
-    assert load_encoder_weights(encoder, tmp_path / "ckpt").prefix == prefix
-    _assert_same_params(encoder, source)
+    with pytest.raises(CheckpointError, match="holds no graph encoder.*graph_encoder"):
+        load_encoder_weights(build_graph_encoder(WrapperConfig().encoder), tmp_path / "ckpt")
 
 
 def test_load_encoder_weights_is_strict(saved):
@@ -235,7 +225,7 @@ def test_load_encoder_weights_is_strict(saved):
 
 def test_load_encoder_weights_without_any_encoder(tmp_path):
     save_pretrained(nn.Linear(3, 3), tmp_path / "lin", LinearConfig())
-    with pytest.raises(CheckpointError, match="no graph-encoder weights"):
+    with pytest.raises(CheckpointError, match="holds no graph encoder"):
         load_encoder_weights(
             build_graph_encoder(GraphEncoderConfig(hidden_dim=8)), tmp_path / "lin"
         )

@@ -14,6 +14,7 @@ from torch_geometric.data import Batch
 
 from molgraphpt.chem.graph import smiles_to_graph
 from molgraphpt.data.pyg import to_pyg
+from molgraphpt.embed import encode_smiles
 from molgraphpt.errors import CheckpointError, ConfigError, InvalidSmilesError
 from molgraphpt.models.graph import GraphEncoderConfig
 from molgraphpt.models.moltext import MAX_LOGIT_SCALE, MolTextConfig, MolTextModel
@@ -111,7 +112,7 @@ def test_logit_scale_is_clamped(model):
 
 def test_encode_smiles_matches_embed_graphs_in_eval(model):
     model.train()
-    encoded = model.encode_smiles(SMILES, batch_size=4)
+    encoded = encode_smiles(model, SMILES, batch_size=4)
     assert model.training  # mode restored
     assert encoded.shape == (len(SMILES), 8) and not encoded.requires_grad
     assert encoded.dtype == torch.float32 and encoded.device.type == "cpu"
@@ -122,15 +123,15 @@ def test_encode_smiles_matches_embed_graphs_in_eval(model):
         )
     torch.testing.assert_close(encoded, direct, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(
-        model.encode_smiles(SMILES, batch_size=1), encoded, atol=1e-5, rtol=1e-5
+        encode_smiles(model, SMILES, batch_size=1), encoded, atol=1e-5, rtol=1e-5
     )
-    assert torch.equal(model.encode_smiles("CCO"), model.encode_smiles(["CCO"]))
-    assert model.encode_smiles([]).shape == (0, 8)
+    assert torch.equal(encode_smiles(model, "CCO"), encode_smiles(model, ["CCO"]))
+    assert encode_smiles(model, []).shape == (0, 8)
 
 
 def test_encode_smiles_names_the_invalid_one(model):
     with pytest.raises(InvalidSmilesError) as info:
-        model.encode_smiles(["CCO", "C1CC", "CC"])
+        encode_smiles(model, ["CCO", "C1CC", "CC"])
     assert "'C1CC'" in str(info.value) and "row 1" in str(info.value)
 
 
@@ -196,10 +197,11 @@ def test_checkpoint_layout(model, tmp_path):
     assert raw["proj_dim"] == 8 and raw["smiles_vocab_size"] == 0
     keys = set(load_file(str(path / "model.safetensors")))
     assert not any(k.startswith("text.") for k in keys)
-    assert {f"graph.{k}" for k in model.graph.state_dict()} <= keys
+    assert {f"graph_encoder.{k}" for k in model.graph.state_dict()} <= keys
     assert {"logit_scale", "graph_proj.net.0.weight", "text_proj.net.0.bias"} <= keys
     meta = json.loads((path / "meta.json").read_text())
     assert meta["step"] == 7 and meta["model_class"].endswith("MolTextModel")
+    assert meta["model_type"] == "moltext" and meta["format_version"] == 2
     assert meta["num_parameters"] == sum(p.numel() for p in model.parameters())
     # text/ is a plain Hugging Face directory holding the (perturbed) transformer
     from transformers import AutoModel
@@ -214,7 +216,7 @@ def test_round_trip_reproduces_embeddings_exactly(model, tmp_path):
     model.save_pretrained(tmp_path / "ckpt")
     loaded = MolTextModel.from_pretrained(tmp_path / "ckpt")
     assert not loaded.training and loaded.cfg == model.cfg
-    assert torch.equal(loaded.encode_smiles(SMILES), model.encode_smiles(SMILES))
+    assert torch.equal(encode_smiles(loaded, SMILES), encode_smiles(model, SMILES))
     assert torch.equal(loaded.encode_texts(TEXTS), model.encode_texts(TEXTS))
     assert loaded.logit_scale.item() == model.logit_scale.item()
     state = loaded.state_dict()
@@ -283,17 +285,19 @@ def test_from_pretrained_errors(model, tmp_path):
 
 
 def test_finetune_initialises_a_property_model_from_the_graph_tower(model, tmp_path):
-    from molgraphpt.evaluation.finetune import _checkpoint_encoder_config
+    from dataclasses import replace
+
     from molgraphpt.models.heads import PropertyModel, PropertyModelConfig
+    from molgraphpt.models.pretrained import graph_encoder_config
     from molgraphpt.models.serialization import load_encoder_weights
 
     perturb(model)
     path = model.save_pretrained(tmp_path / "ckpt")
-    encoder_cfg = _checkpoint_encoder_config(path, GraphEncoderConfig(dropout=0.3))
+    encoder_cfg = replace(graph_encoder_config(path), dropout=0.3)
     assert encoder_cfg == GraphEncoderConfig(hidden_dim=16, num_layers=2, dropout=0.3)
     property_model = PropertyModel(PropertyModelConfig(encoder=encoder_cfg, num_tasks=2))
     report = load_encoder_weights(property_model.encoder, path)
-    assert report.prefix == "graph." and not report.missing_keys
+    assert report.prefix == "graph_encoder." and not report.missing_keys
     expected = model.graph.state_dict()
     for name, tensor in property_model.encoder.state_dict().items():
         assert torch.equal(tensor, expected[name]), name

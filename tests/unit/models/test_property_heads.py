@@ -72,10 +72,11 @@ def test_freeze_encoder_keeps_encoder_fixed(batch):
     assert not model.encoder.training and model.head.training
     stats = model.encoder.norms[0].running_mean.clone()
     grads = _grads_after_step(model, batch)
-    assert not any(v for n, v in grads.items() if n.startswith("encoder."))
+    assert not any(v for n, v in grads.items() if n.startswith("graph_encoder."))
     assert all(v for n, v in grads.items() if n.startswith("head."))
     torch.testing.assert_close(model.encoder.norms[0].running_mean, stats)  # BN stats frozen
-    assert {g["name"] for g in model.parameter_groups(1e-4, 1e-3)} == {"head", "head_no_decay"}
+    groups = {g["name"] for g in model.parameter_groups(1e-4, 1e-3)}
+    assert groups == {"head_decay", "head_no_decay"}
 
     model.freeze_encoder(False)
     model.train()
@@ -88,11 +89,11 @@ def test_freeze_first_layers(batch):
     model.freeze_first_layers(1)
     grads = _grads_after_step(model, batch)
     frozen_prefixes = (
-        "encoder.atom_embedding.",
-        "encoder.virtual_node.embedding.",
-        "encoder.convs.0.",
-        "encoder.norms.0.",
-        "encoder.virtual_node.mlps.0.",
+        "graph_encoder.atom_embedding.",
+        "graph_encoder.virtual_node.embedding.",
+        "graph_encoder.convs.0.",
+        "graph_encoder.norms.0.",
+        "graph_encoder.virtual_node.mlps.0.",
     )
     for name, has_grad in grads.items():
         assert has_grad != name.startswith(frozen_prefixes), name
@@ -100,20 +101,24 @@ def test_freeze_first_layers(batch):
         model.freeze_first_layers(4)
     model.freeze_first_layers(0)
     grads = _grads_after_step(model, batch)
-    assert not grads["encoder.atom_embedding.embeddings.0.weight"]
-    assert grads["encoder.convs.0.eps"]
+    assert not grads["graph_encoder.atom_embedding.embeddings.0.weight"]
+    assert grads["graph_encoder.convs.0.eps"]
 
 
 def test_parameter_groups():
     model = tiny_model(head_hidden_dim=8)
     groups = model.parameter_groups(encoder_lr=1e-4, head_lr=1e-3, weight_decay=0.01)
     by_name = {g["name"]: g for g in groups}
-    assert set(by_name) == {"encoder", "encoder_no_decay", "head", "head_no_decay"}
-    assert by_name["encoder"]["lr"] == 1e-4 and by_name["head"]["lr"] == 1e-3
-    assert by_name["encoder"]["weight_decay"] == 0.01
-    assert by_name["encoder_no_decay"]["weight_decay"] == 0.0
-    assert all(p.ndim <= 1 for p in by_name["encoder_no_decay"]["params"])
-    assert all(p.ndim > 1 for p in by_name["head"]["params"])
+    assert set(by_name) == {"decay", "no_decay", "head_decay", "head_no_decay"}
+    assert by_name["decay"]["lr"] == 1e-4 and by_name["head_decay"]["lr"] == 1e-3
+    assert by_name["decay"]["weight_decay"] == 0.01
+    assert by_name["no_decay"]["weight_decay"] == 0.0
+    assert all(p.ndim > 1 for p in by_name["head_decay"]["params"])
+    # the package's one rule: embedding tables are not decayed (as in pretraining)
+    tables = {id(p) for p in model.graph_encoder.atom_embedding.parameters()}
+    assert tables and tables <= {id(p) for p in by_name["no_decay"]["params"]}
+    assert not tables & {id(p) for p in by_name["decay"]["params"]}
+    assert all(p.ndim > 1 for p in by_name["decay"]["params"])
     total = sum(len(g["params"]) for g in groups)
     assert total == len(list(model.parameters()))
     torch.optim.AdamW(groups)  # accepted as is

@@ -43,27 +43,21 @@ from torch import nn
 from molgraphpt._io import write_json_atomic
 from molgraphpt.chem.smiles_tokenizer import SmilesTokenizer
 from molgraphpt.config.loading import save_config, to_dict
-from molgraphpt.config.schema import (
-    CorpusConfig,
-    PretrainConfig,
-    PretrainedEncoderConfig,
-    normalize_objectives,
-)
+from molgraphpt.config.schema import CorpusConfig, PretrainConfig, normalize_objectives
 from molgraphpt.data.corpus import Corpus, holdout_split, load_corpus, select_subset
 from molgraphpt.data.loader import GraphLoader
 from molgraphpt.data.text import PairDataset, PairLoader, TextFeatures, load_pair_dataset
 from molgraphpt.errors import ConfigError
 from molgraphpt.models.graph import GraphEncoder, build_graph_encoder
+from molgraphpt.models.graph_checkpoint import PretrainedEncoderConfig, PretrainedGraphEncoder
 from molgraphpt.models.moltext import MolTextConfig, MolTextModel
-from molgraphpt.models.serialization import (
-    load_encoder_weights,
-    load_pretrained,
-    save_pretrained,
-)
+from molgraphpt.models.pretrained import load_graph_encoder
+from molgraphpt.models.serialization import load_encoder_weights
 from molgraphpt.models.text import TextEncoder
 from molgraphpt.models.text_features import cached_text_features, is_frozen
 from molgraphpt.objectives.base import build_task_config, needs_text_tokens
 from molgraphpt.objectives.multitask import build_objectives
+from molgraphpt.provenance import git_revision, versions
 from molgraphpt.seed import seed_everything
 from molgraphpt.training import distributed as dist
 from molgraphpt.training import optim
@@ -97,11 +91,11 @@ def corpus_from_config(cfg: CorpusConfig, *, progress: bool = False) -> Corpus:
 
 
 def load_pretrained_encoder(directory: str | os.PathLike[str]) -> GraphEncoder:
-    """The encoder saved by :func:`run_pretraining` in ``RUN_DIR/model`` (CPU, eval mode)."""
-    encoder, _ = load_pretrained(
-        directory, PretrainedEncoderConfig, lambda c: build_graph_encoder(c.encoder)
-    )
-    return encoder
+    """The graph encoder saved by :func:`run_pretraining` in ``RUN_DIR/model`` (CPU, eval).
+
+    Any other checkpoint holding a graph encoder works too (:func:`load_graph_encoder`).
+    """
+    return load_graph_encoder(directory)
 
 
 class _LossRecorder:
@@ -260,9 +254,9 @@ def _moltext_run(cfg: PretrainConfig, run_dir: Path, *, resumed: bool, main: boo
         smiles_tokenizer=smiles_tokenizer,
     )
     if cfg.init:
-        load_encoder_weights(model.graph, cfg.init)
+        load_encoder_weights(model.graph_encoder, cfg.init)
     if opts.freeze_graph:
-        model.graph.requires_grad_(False)
+        model.graph_encoder.requires_grad_(False)
     task = build_objectives(cfg.objectives, model)
     features = None
     if _cache_text_features(cfg, text_encoder):
@@ -516,15 +510,11 @@ def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, A
     if cfg.text is not None:
         encoder.save_pretrained(run_dir / MODEL_DIR, meta=meta)
     else:
-        save_pretrained(
-            encoder,
-            run_dir / MODEL_DIR,
-            PretrainedEncoderConfig(encoder=cfg.model, objectives=tuple(names)),
-            meta=meta,
-        )
-    from molgraphpt.evaluation.finetune import versions
-
+        PretrainedGraphEncoder(
+            PretrainedEncoderConfig(encoder=cfg.model, objectives=tuple(names)), encoder
+        ).save_pretrained(run_dir / MODEL_DIR, meta=meta)
     summary["versions"] = versions()
+    summary["git_revision"] = git_revision()
     summary["wall_time_s"] = round(time.perf_counter() - started, 2)
     write_json_atomic(run_dir / "pretrain.json", summary, default=str)
     if started_group:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import platform
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from molgraphpt import __version__
 from molgraphpt._io import write_json_atomic
 from molgraphpt.config.loading import save_config, to_dict
 from molgraphpt.config.schema import FinetuneConfig
@@ -34,28 +32,13 @@ from molgraphpt.evaluation.metrics import (
     ogb_evaluate,
 )
 from molgraphpt.models.heads import PropertyModel, PropertyModelConfig
-from molgraphpt.models.serialization import load_encoder_weights, load_pretrained, save_pretrained
+from molgraphpt.models.pretrained import graph_encoder_config
+from molgraphpt.models.serialization import load_encoder_weights
 from molgraphpt.objectives.supervised import PropertyPrediction, PropertyPredictionConfig
+from molgraphpt.provenance import git_revision, versions
 from molgraphpt.training.loop import train
 
 logger = logging.getLogger(__name__)
-
-
-def versions() -> dict[str, str]:
-    """Versions of the libraries that determine the numbers."""
-    import rdkit
-    import sklearn
-    import torch_geometric
-
-    return {
-        "molgraphpt": __version__,
-        "torch": torch.__version__,
-        "torch_geometric": torch_geometric.__version__,
-        "rdkit": rdkit.__version__,
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "python": platform.python_version(),
-    }
 
 
 def dataset_from_config(cfg: FinetuneConfig) -> MoleculeDataset:
@@ -101,10 +84,15 @@ def score(dataset: MoleculeDataset, indices: np.ndarray, y_pred: np.ndarray) -> 
 
 
 def build_model(cfg: FinetuneConfig, dataset: MoleculeDataset) -> PropertyModel:
-    """A fresh :class:`PropertyModel`, with the encoder loaded from ``cfg.model.init`` if given."""
+    """A fresh :class:`PropertyModel`, its encoder loaded from ``cfg.model.init`` if given.
+
+    With ``model.init``, the encoder architecture is the checkpoint's (any checkpoint holding a
+    graph encoder) and only the dropout comes from ``model.encoder``.
+    """
     encoder_cfg = cfg.model.encoder
     if cfg.model.init:
-        encoder_cfg = _checkpoint_encoder_config(Path(cfg.model.init), encoder_cfg)
+        saved = graph_encoder_config(cfg.model.init)
+        encoder_cfg = replace(saved, dropout=encoder_cfg.dropout)
     model = PropertyModel(
         PropertyModelConfig(
             encoder=encoder_cfg,
@@ -115,28 +103,8 @@ def build_model(cfg: FinetuneConfig, dataset: MoleculeDataset) -> PropertyModel:
         )
     )
     if cfg.model.init:
-        load_encoder_weights(model.encoder, cfg.model.init)
+        load_encoder_weights(model.graph_encoder, cfg.model.init)
     return model
-
-
-def _checkpoint_encoder_config(directory: Path, fallback: Any) -> Any:
-    """The encoder architecture stored in a checkpoint's ``config.yaml``, keeping our dropout."""
-    import yaml
-
-    from molgraphpt.config.loading import from_dict
-    from molgraphpt.models.graph.config import GraphEncoderConfig
-
-    path = directory / "config.yaml"
-    raw = yaml.safe_load(path.read_text()) if path.exists() else None
-    for key in ("encoder", "graph"):
-        node = raw
-        for part in ("model", key):
-            node = node.get(part) if isinstance(node, dict) and part in node else None
-        node = node if node is not None else (raw or {}).get(key)
-        if isinstance(node, dict):
-            return replace(from_dict(GraphEncoderConfig, node), dropout=fallback.dropout)
-    logger.warning("no encoder config in %s; using model.encoder from the config", path)
-    return fallback
 
 
 def _metric_stats(values: list[float]) -> dict[str, float]:
@@ -225,10 +193,8 @@ def finetune_seed(
         )
     assert result is not None
     model_dir = run_dir / "model"
-    save_pretrained(
-        model,
+    model.save_pretrained(
         model_dir,
-        model.cfg,
         meta={
             "dataset": dataset.name,
             "seed": seed,
@@ -306,6 +272,7 @@ def run_finetune(cfg: FinetuneConfig, *, resume: bool = False) -> dict[str, Any]
         "test": _metric_stats([s["test"][metric] for s in seeds]),
         "config": to_dict(cfg),
         "versions": versions(),
+        "git_revision": git_revision(),
         "wall_time_s": round(time.perf_counter() - start, 2),
     }
     write_json_atomic(run_dir / "results.json", summary, default=str)
@@ -313,6 +280,5 @@ def run_finetune(cfg: FinetuneConfig, *, resume: bool = False) -> dict[str, Any]
 
 
 def load_property_model(directory: str | Path) -> PropertyModel:
-    """Load a fine-tuned model saved by :func:`finetune_seed`."""
-    model, _ = load_pretrained(directory, PropertyModelConfig, PropertyModel)
-    return model
+    """A fine-tuned model saved by :func:`finetune_seed` (``PropertyModel.from_pretrained``)."""
+    return PropertyModel.from_pretrained(directory)
