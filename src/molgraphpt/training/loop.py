@@ -85,8 +85,36 @@ class TrainResult:
     train_graphs_per_s: float
 
 
-def _new_best() -> dict[str, Any]:
-    return dict(value=None, step=None, epoch=None, metrics={}, bad_evals=0, state_dict=None)
+@dataclass
+class BestState:
+    """The selected model so far; the checkpoint stores it as a plain dict (:meth:`as_dict`).
+
+    Attributes:
+        value: Its ``metrics[select]``, or None (no evaluation yet, or no ``select``).
+        step: Optimizer step of its evaluation, or None.
+        epoch: Epoch (0-based) of its evaluation, or None.
+        metrics: Its evaluation metrics.
+        bad_evals: Evaluations since the last improvement (for early stopping).
+        state_dict: A CPU copy of its weights (only with ``select``), or None.
+    """
+
+    value: float | None = None
+    step: int | None = None
+    epoch: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    bad_evals: int = 0
+    state_dict: dict[str, Tensor] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The checkpoint's ``best`` entry (the fields, in order, not copied)."""
+        return {
+            "value": self.value,
+            "step": self.step,
+            "epoch": self.epoch,
+            "metrics": self.metrics,
+            "bad_evals": self.bad_evals,
+            "state_dict": self.state_dict,
+        }
 
 
 @dataclass
@@ -96,7 +124,7 @@ class _State:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
-    best: dict[str, Any] = field(default_factory=_new_best)
+    best: BestState = field(default_factory=BestState)
     history: list[dict[str, float]] = field(default_factory=list)
     stopped_early: bool = False
 
@@ -133,6 +161,47 @@ class _Window:
             state["graphs"],
             state["seconds"],
         )
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """How evaluations select the best model: :func:`train`'s arguments of the same names."""
+
+    evaluate: Callable[[nn.Module], dict[str, float]] | None
+    select: str | None
+    mode: str
+    on_best: Callable[[nn.Module, dict[str, float]], None] | None
+
+
+@dataclass
+class _Optimization:
+    """The optimizer, its LR schedule and the fp16 gradient scaler (disabled otherwise)."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+
+
+@dataclass
+class _Run:
+    """Everything one call of :func:`train` works on, built by :func:`_setup`."""
+
+    task: nn.Module
+    model: nn.Module  # ``task``, or its DDP wrapper in a distributed job
+    data: BatchSource
+    cfg: TrainConfig
+    selection: _Selection
+    device: torch.device
+    main: bool
+    opt: _Optimization
+    total_steps: int
+    ckpt_path: Path
+    state: _State
+    window: _Window
+    loggers: list[MetricLogger]
+    bar: tqdm
+    train_seconds: float = 0.0
+    train_graphs: int = 0
 
 
 def _resolve_device(cfg: TrainConfig) -> torch.device:
@@ -180,7 +249,13 @@ def _evaluate(task: nn.Module, evaluate: Callable[[nn.Module], dict[str, float]]
 
 
 def _update_best(
-    best: dict, metrics: dict, select: str | None, mode: str, task: nn.Module, step: int, epoch: int
+    best: BestState,
+    metrics: dict,
+    select: str | None,
+    mode: str,
+    task: nn.Module,
+    step: int,
+    epoch: int,
 ) -> bool:
     """Record ``metrics`` if they improve on ``best``; return whether they did."""
     value = None
@@ -188,22 +263,312 @@ def _update_best(
         if select not in metrics:
             hint = "pass select= one of the metrics evaluate returns"
             raise UnknownNameError("metric", select, choices=metrics, hint=hint)
-        value, previous = metrics[select], best["value"]
+        value, previous = metrics[select], best.value
         improved = math.isfinite(value) and (
             previous is None or (value > previous if mode == "max" else value < previous)
         )
     else:
         improved = True  # without a metric to select on, the latest evaluation is the result
     if not improved:
-        best["bad_evals"] += 1
+        best.bad_evals += 1
         return False
     state = None
     if select is not None:
         state = {k: v.detach().to("cpu", copy=True) for k, v in task.state_dict().items()}
-    best.update(
-        value=value, step=step, epoch=epoch, metrics=dict(metrics), bad_evals=0, state_dict=state
-    )
+    best.value, best.step, best.epoch = value, step, epoch
+    best.metrics, best.bad_evals, best.state_dict = dict(metrics), 0, state
     return True
+
+
+def _check_arguments(
+    cfg: TrainConfig,
+    selection: _Selection,
+    param_groups: list[dict[str, Any]] | None,
+    head_prefixes: Sequence[str],
+) -> None:
+    """Reject contradictory arguments of :func:`train`; warn about ineffective ones."""
+    if selection.mode not in ("max", "min"):
+        raise ConfigError("mode", selection.mode, expected="'max' or 'min'")
+    if cfg.head_lr is not None and param_groups is None and not head_prefixes:
+        raise ConfigError(
+            "train.head_lr",
+            cfg.head_lr,
+            expected="None when no head is marked",
+            hint="pass head_prefixes= (or param_groups=) to train()",
+        )
+    if cfg.patience is not None and (selection.evaluate is None or selection.select is None):
+        logger.warning("train.patience=%s has no effect without evaluate and select", cfg.patience)
+
+
+def _build_optimizer(
+    task: nn.Module,
+    cfg: TrainConfig,
+    groups: list[dict[str, Any]] | None,
+    head_prefixes: Sequence[str],
+) -> torch.optim.Optimizer:
+    """The optimizer over ``groups`` (default: built from ``task`` and ``head_prefixes``)."""
+    if groups is None:
+        groups = optim.param_groups(
+            task, cfg.weight_decay, lr=cfg.lr, head_lr=cfg.head_lr, head_prefixes=head_prefixes
+        )
+    return optim.build_optimizer(groups, cfg)
+
+
+def _resume_from(
+    ckpt_path: Path,
+    task: nn.Module,
+    opt: _Optimization,
+    window: _Window,
+    cfg: TrainConfig,
+    device: torch.device,
+) -> _State:
+    """Load the training state of ``ckpt_path`` into ``task``, ``opt``, ``window`` and the RNGs."""
+    ckpt = load_training_state(ckpt_path)
+    task.load_state_dict(ckpt["model"])
+    opt.optimizer.load_state_dict(ckpt["optimizer"])
+    opt.scheduler.load_state_dict(ckpt["scheduler"])
+    opt.scaler.load_state_dict(ckpt["scaler"] or {})
+    counters = {k: ckpt[k] for k in ("step", "epoch", "batch_in_epoch", "history")}
+    best = BestState(**ckpt["best"])
+    state = _State(**counters, best=best, stopped_early=ckpt["extra"]["stopped_early"])
+    window.load(ckpt["extra"]["window"], device)
+    restore_rng_state(ckpt["rng"])
+    old = ckpt["config"] or {}
+    changed = [k for k, v in asdict(cfg).items() if old.get(k) != v and k not in _NO_EFFECT]
+    if changed:
+        logger.warning("resuming with changed %s: resume may not be exact", changed)
+    logger.info("resumed from %s at step %d (epoch %d)", ckpt_path, state.step, state.epoch)
+    return state
+
+
+def _setup(
+    task: nn.Module,
+    data: BatchSource,
+    cfg: TrainConfig,
+    run_dir: Path,
+    selection: _Selection,
+    *,
+    resume: bool,
+    param_groups: list[dict[str, Any]] | None,
+    head_prefixes: Sequence[str],
+) -> _Run:
+    """Seed, move ``task`` to its device, build the optimization, resume, wrap in DDP."""
+    if cfg.num_threads is not None:
+        torch.set_num_threads(cfg.num_threads)
+    main = is_main_process()
+    device = _resolve_device(cfg)
+    seed_everything(cfg.seed)
+    task.to(device)
+    optimizer = _build_optimizer(task, cfg, param_groups, head_prefixes)
+    total_steps = _total_steps(data, cfg)
+    scheduler = optim.build_scheduler(optimizer, cfg, total_steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+    opt = _Optimization(optimizer, scheduler, scaler)
+    state, window = _State(), _Window()
+
+    ckpt_path = run_dir / "checkpoints" / "last.pt"
+    resumed = resume and ckpt_path.exists()
+    if resumed:
+        state = _resume_from(ckpt_path, task, opt, window, cfg, device)
+    elif resume:
+        logger.info("no checkpoint at %s: starting a fresh run", ckpt_path)
+
+    loggers: list[MetricLogger] = []
+    if main:
+        loggers = build_loggers(run_dir, resume_step=state.step if resumed else None)
+    model: nn.Module = task
+    if is_distributed():
+        ids = [device.index] if device.type == "cuda" else None
+        model = nn.parallel.DistributedDataParallel(task, device_ids=ids)
+    show = None if cfg.progress and main else True  # None: tqdm shows it only on a terminal
+    bar = tqdm(total=total_steps, initial=state.step, desc="train", disable=show)
+    return _Run(
+        task=task,
+        model=model,
+        data=data,
+        cfg=cfg,
+        selection=selection,
+        device=device,
+        main=main,
+        opt=opt,
+        total_steps=total_steps,
+        ckpt_path=ckpt_path,
+        state=state,
+        window=window,
+        loggers=loggers,
+        bar=bar,
+    )
+
+
+def _log(run: _Run, metrics: dict[str, float], split: str) -> None:
+    """Send ``metrics`` to every logger, at the current step and epoch."""
+    for sink in run.loggers:
+        sink.log(metrics, step=run.state.step, epoch=run.state.epoch, split=split)
+
+
+def _save(run: _Run) -> None:
+    """Write the full training state to ``checkpoints/last.pt`` (rank 0 only)."""
+    if not run.main:
+        return
+    state, opt = run.state, run.opt
+    extra = {"window": run.window.state(), "stopped_early": state.stopped_early}
+    save_training_state(
+        run.ckpt_path,
+        task=run.task,
+        optimizer=opt.optimizer,
+        scheduler=opt.scheduler,
+        scaler=opt.scaler,
+        step=state.step,
+        epoch=state.epoch,
+        batch_in_epoch=state.batch_in_epoch,
+        best=state.best.as_dict(),
+        history=state.history,
+        rng=capture_rng_state(),
+        config=asdict(run.cfg),
+        extra=extra,
+    )
+
+
+def _run_evaluation(run: _Run) -> None:
+    """Evaluate, record and log the metrics, update the best model and decide early stopping."""
+    state, sel, cfg = run.state, run.selection, run.cfg
+    metrics = _evaluate(run.task, sel.evaluate)
+    state.history.append({"step": state.step, "epoch": state.epoch, **metrics})
+    _log(run, metrics, "val")
+    logger.info("step %d eval: %s", state.step, metrics)
+    if _update_best(state.best, metrics, sel.select, sel.mode, run.task, state.step, state.epoch):
+        if sel.on_best is not None and run.main:
+            sel.on_best(run.task, metrics)
+    stop = cfg.patience is not None and sel.select is not None
+    stop = stop and state.best.bad_evals >= cfg.patience
+    state.stopped_early = bool(broadcast_object(stop))
+    if state.stopped_early:
+        logger.info("early stopping at step %d (%r did not improve)", state.step, sel.select)
+
+
+def _forward_backward(run: _Run, batch: MolTextBatch, i: int, n: int) -> bool:
+    """Accumulate the gradient of micro-batch ``i`` of ``n``; return whether a group ends."""
+    cfg, device, model = run.cfg, run.device, run.model
+    group_start = i - i % cfg.grad_accum
+    group_size = min(cfg.grad_accum, n - group_start)
+    boundary = i + 1 == group_start + group_size
+    batch = batch.to(device, non_blocking=True)
+    no_sync = model.no_sync() if model is not run.task and not boundary else nullcontext()
+    autocast_dtype, use_autocast = _DTYPES[cfg.precision], cfg.precision != "fp32"
+    with no_sync:
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_autocast):
+            out = model(batch)
+        run.opt.scaler.scale(out.loss.float() / group_size).backward()
+    graphs = _num_graphs(batch)
+    run.window.add(out, graphs)
+    run.train_graphs += graphs
+    run.state.batch_in_epoch = i + 1
+    return boundary
+
+
+def _optimizer_step(run: _Run) -> tuple[float, Tensor | None]:
+    """Clip, step the optimizer and the schedule; return the step's LR and gradient norm."""
+    opt, clip_norm = run.opt, run.cfg.clip_norm
+    grad_norm = None
+    if clip_norm is not None:
+        opt.scaler.unscale_(opt.optimizer)
+        grad_norm = nn.utils.clip_grad_norm_(run.task.parameters(), clip_norm)
+    lr = opt.optimizer.param_groups[0]["lr"]
+    opt.scaler.step(opt.optimizer)
+    opt.scaler.update()
+    opt.optimizer.zero_grad(set_to_none=True)
+    opt.scheduler.step()
+    run.state.step += 1
+    return lr, grad_norm
+
+
+def _maybe_log_train(run: _Run, lr: float, grad_norm: Tensor | None) -> None:
+    """Every ``log_every`` steps, log the window's means, the LR and the gradient norm."""
+    if run.state.step % run.cfg.log_every != 0:
+        return
+    metrics = {**run.window.pop(), "lr": lr}
+    if grad_norm is not None:
+        metrics["grad_norm"] = float(grad_norm)
+    _log(run, metrics, "train")
+    if run.bar.disable and run.main:  # no bar to show progress: say it in the log
+        logger.info("step %d/%d %s", run.state.step, run.total_steps, metrics)
+    run.bar.set_postfix(loss=f"{metrics['loss']:.4g}", graphs_s=f"{metrics['graphs_per_s']:.0f}")
+
+
+def _maybe_evaluate_and_save(run: _Run, n: int) -> bool:
+    """Evaluate and save when due after a step; return whether training ends here."""
+    state, cfg = run.state, run.cfg
+    done = state.step >= run.total_steps
+    if cfg.eval_every:
+        at_eval = state.step % cfg.eval_every == 0
+    else:
+        at_eval = state.batch_in_epoch == n
+    if run.selection.evaluate is not None and (at_eval or done):
+        _run_evaluation(run)
+    at_save = state.step % cfg.save_every == 0 if cfg.save_every else at_eval
+    if at_save or done or state.stopped_early:
+        _save(run)
+    return done or state.stopped_early
+
+
+def _run_epoch(run: _Run, n: int) -> None:
+    """Train on the rest of the current epoch's ``n`` batches, or until training ends."""
+    state = run.state
+    tick = time.perf_counter()
+    batches = run.data.iter_epoch(state.epoch, start=state.batch_in_epoch)
+    for i, batch in enumerate(batches, start=state.batch_in_epoch):
+        if i >= n:
+            raise DataFormatError(
+                f"iter_epoch({state.epoch}) yields more than "
+                f"num_batches({state.epoch}) = {n} batches"
+            )
+        if not _forward_backward(run, batch, i, n):
+            continue
+        lr, grad_norm = _optimizer_step(run)
+        now = time.perf_counter()
+        run.train_seconds += now - tick
+        run.window.seconds += now - tick
+        run.bar.update()
+        _maybe_log_train(run, lr, grad_norm)
+        if _maybe_evaluate_and_save(run, n):
+            return
+        tick = time.perf_counter()
+    if state.batch_in_epoch != n:
+        raise DataFormatError(
+            f"iter_epoch({state.epoch}) stopped after {state.batch_in_epoch} of {n} batches"
+        )
+
+
+def _run_epochs(run: _Run) -> None:
+    """Train epoch after epoch until the step budget is spent or early stopping."""
+    state = run.state
+    while state.step < run.total_steps and not state.stopped_early:
+        n = run.data.num_batches(state.epoch)
+        if n <= 0:
+            raise DataFormatError(f"train_data yields no batches in epoch {state.epoch}")
+        if state.batch_in_epoch >= n:  # an epoch's end (reached, or resumed from a checkpoint)
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+            continue
+        _run_epoch(run, n)
+
+
+def _finish(run: _Run, started: float) -> TrainResult:
+    """Load the best weights back into the task; summarize the run."""
+    best, state = run.state.best, run.state
+    if best.state_dict is not None:
+        run.task.load_state_dict(best.state_dict)
+        logger.info("loaded the best model (step %d) into the task", best.step)
+    graphs_per_s = run.train_graphs / run.train_seconds if run.train_seconds > 0 else 0.0
+    return TrainResult(
+        best_metrics=dict(best.metrics),
+        best_step=best.step,
+        best_epoch=best.epoch,
+        final_step=state.step,
+        history=list(state.history),
+        stopped_early=state.stopped_early,
+        wall_time_s=time.perf_counter() - started,
+        train_graphs_per_s=graphs_per_s,
+    )
 
 
 def train(
@@ -254,196 +619,23 @@ def train(
         The :class:`TrainResult`.
     """
     started = time.perf_counter()
-    if mode not in ("max", "min"):
-        raise ConfigError("mode", mode, expected="'max' or 'min'")
-    if cfg.head_lr is not None and param_groups is None and not head_prefixes:
-        raise ConfigError(
-            "train.head_lr",
-            cfg.head_lr,
-            expected="None when no head is marked",
-            hint="pass head_prefixes= (or param_groups=) to train()",
-        )
-    if cfg.patience is not None and (evaluate is None or select is None):
-        logger.warning("train.patience=%s has no effect without evaluate and select", cfg.patience)
-    if cfg.num_threads is not None:
-        torch.set_num_threads(cfg.num_threads)
-    run_dir, main = Path(run_dir), is_main_process()
-    device = _resolve_device(cfg)
-    seed_everything(cfg.seed)
-    task.to(device)
-
-    groups = param_groups
-    if groups is None:
-        groups = optim.param_groups(
-            task, cfg.weight_decay, lr=cfg.lr, head_lr=cfg.head_lr, head_prefixes=head_prefixes
-        )
-    optimizer = optim.build_optimizer(groups, cfg)
-    total_steps = _total_steps(train_data, cfg)
-    scheduler = optim.build_scheduler(optimizer, cfg, total_steps)
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
-    state, window = _State(), _Window()
-
-    ckpt_path = run_dir / "checkpoints" / "last.pt"
-    resumed = resume and ckpt_path.exists()
-    if resumed:
-        ckpt = load_training_state(ckpt_path)
-        task.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"] or {})
-        counters = {k: ckpt[k] for k in ("step", "epoch", "batch_in_epoch", "best", "history")}
-        state = _State(**counters, stopped_early=ckpt["extra"]["stopped_early"])
-        window.load(ckpt["extra"]["window"], device)
-        restore_rng_state(ckpt["rng"])
-        old = ckpt["config"] or {}
-        changed = [k for k, v in asdict(cfg).items() if old.get(k) != v and k not in _NO_EFFECT]
-        if changed:
-            logger.warning("resuming with changed %s: resume may not be exact", changed)
-        logger.info("resumed from %s at step %d (epoch %d)", ckpt_path, state.step, state.epoch)
-    elif resume:
-        logger.info("no checkpoint at %s: starting a fresh run", ckpt_path)
-
-    loggers: list[MetricLogger] = []
-    if main:
-        loggers = build_loggers(run_dir, resume_step=state.step if resumed else None)
-    model: nn.Module = task
-    if is_distributed():
-        ids = [device.index] if device.type == "cuda" else None
-        model = nn.parallel.DistributedDataParallel(task, device_ids=ids)
-
-    def log(metrics: dict[str, float], split: str) -> None:
-        for sink in loggers:
-            sink.log(metrics, step=state.step, epoch=state.epoch, split=split)
-
-    def save() -> None:
-        if main:
-            extra = {"window": window.state(), "stopped_early": state.stopped_early}
-            save_training_state(
-                ckpt_path,
-                task=task,
-                optimizer=optimizer,
-                scheduler=scheduler,
-                scaler=scaler,
-                step=state.step,
-                epoch=state.epoch,
-                batch_in_epoch=state.batch_in_epoch,
-                best=state.best,
-                history=state.history,
-                rng=capture_rng_state(),
-                config=asdict(cfg),
-                extra=extra,
-            )
-
-    def run_evaluation() -> None:
-        metrics = _evaluate(task, evaluate)
-        state.history.append({"step": state.step, "epoch": state.epoch, **metrics})
-        log(metrics, "val")
-        logger.info("step %d eval: %s", state.step, metrics)
-        if _update_best(state.best, metrics, select, mode, task, state.step, state.epoch):
-            if on_best is not None and main:
-                on_best(task, metrics)
-        stop = cfg.patience is not None and select is not None
-        stop = stop and state.best["bad_evals"] >= cfg.patience
-        state.stopped_early = bool(broadcast_object(stop))
-        if state.stopped_early:
-            logger.info("early stopping at step %d (%r did not improve)", state.step, select)
-
-    autocast_dtype, use_autocast = _DTYPES[cfg.precision], cfg.precision != "fp32"
-    show = None if cfg.progress and main else True  # None: tqdm shows it only on a terminal
-    bar = tqdm(total=total_steps, initial=state.step, desc="train", disable=show)
-    train_seconds, train_graphs = 0.0, 0
-    model.train()
-    try:
-        while state.step < total_steps and not state.stopped_early:
-            n = train_data.num_batches(state.epoch)
-            if n <= 0:
-                raise DataFormatError(f"train_data yields no batches in epoch {state.epoch}")
-            if state.batch_in_epoch >= n:  # resumed from a checkpoint taken at an epoch's end
-                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
-                continue
-            tick = time.perf_counter()
-            batches = train_data.iter_epoch(state.epoch, start=state.batch_in_epoch)
-            for i, batch in enumerate(batches, start=state.batch_in_epoch):
-                if i >= n:
-                    raise DataFormatError(
-                        f"iter_epoch({state.epoch}) yields more than "
-                        f"num_batches({state.epoch}) = {n} batches"
-                    )
-                group_start = i - i % cfg.grad_accum
-                group_size = min(cfg.grad_accum, n - group_start)
-                boundary = i + 1 == group_start + group_size
-                batch = batch.to(device, non_blocking=True)
-                no_sync = model.no_sync() if model is not task and not boundary else nullcontext()
-                with no_sync:
-                    with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_autocast):
-                        out = model(batch)
-                    scaler.scale(out.loss.float() / group_size).backward()
-                graphs = _num_graphs(batch)
-                window.add(out, graphs)
-                train_graphs += graphs
-                state.batch_in_epoch = i + 1
-                if not boundary:
-                    continue
-
-                grad_norm = None
-                if cfg.clip_norm is not None:
-                    scaler.unscale_(optimizer)
-                    grad_norm = nn.utils.clip_grad_norm_(task.parameters(), cfg.clip_norm)
-                lr = optimizer.param_groups[0]["lr"]
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                scheduler.step()
-                state.step += 1
-                now = time.perf_counter()
-                train_seconds += now - tick
-                window.seconds += now - tick
-                bar.update()
-
-                if state.step % cfg.log_every == 0:
-                    metrics = {**window.pop(), "lr": lr}
-                    if grad_norm is not None:
-                        metrics["grad_norm"] = float(grad_norm)
-                    log(metrics, "train")
-                    if bar.disable and main:  # no bar to show progress: say it in the log
-                        logger.info("step %d/%d %s", state.step, total_steps, metrics)
-                    bar.set_postfix(
-                        loss=f"{metrics['loss']:.4g}", graphs_s=f"{metrics['graphs_per_s']:.0f}"
-                    )
-                done = state.step >= total_steps
-                if cfg.eval_every:
-                    at_eval = state.step % cfg.eval_every == 0
-                else:
-                    at_eval = state.batch_in_epoch == n
-                if evaluate is not None and (at_eval or done):
-                    run_evaluation()
-                at_save = state.step % cfg.save_every == 0 if cfg.save_every else at_eval
-                if at_save or done or state.stopped_early:
-                    save()
-                if done or state.stopped_early:
-                    break
-                tick = time.perf_counter()
-            else:
-                if state.batch_in_epoch != n:
-                    raise DataFormatError(
-                        f"iter_epoch({state.epoch}) stopped after "
-                        f"{state.batch_in_epoch} of {n} batches"
-                    )
-    finally:
-        bar.close()
-        for sink in loggers:
-            sink.close()
-
-    if state.best["state_dict"] is not None:
-        task.load_state_dict(state.best["state_dict"])
-        logger.info("loaded the best model (step %d) into the task", state.best["step"])
-    return TrainResult(
-        best_metrics=dict(state.best["metrics"]),
-        best_step=state.best["step"],
-        best_epoch=state.best["epoch"],
-        final_step=state.step,
-        history=list(state.history),
-        stopped_early=state.stopped_early,
-        wall_time_s=time.perf_counter() - started,
-        train_graphs_per_s=train_graphs / train_seconds if train_seconds > 0 else 0.0,
+    selection = _Selection(evaluate, select, mode, on_best)
+    _check_arguments(cfg, selection, param_groups, head_prefixes)
+    run = _setup(
+        task,
+        train_data,
+        cfg,
+        Path(run_dir),
+        selection,
+        resume=resume,
+        param_groups=param_groups,
+        head_prefixes=head_prefixes,
     )
+    run.model.train()
+    try:
+        _run_epochs(run)
+    finally:
+        run.bar.close()
+        for sink in run.loggers:
+            sink.close()
+    return _finish(run, started)
