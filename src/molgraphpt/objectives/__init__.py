@@ -9,7 +9,14 @@ config specs.
 """
 
 from molgraphpt.objectives import context, contrastive, graph_ssl, moltext, supervised, text_mlm
-from molgraphpt.objectives.base import TASKS, PretrainTask, TaskOutput, TaskSpec, build_task_config
+from molgraphpt.objectives.base import (
+    TASKS,
+    PretrainTask,
+    StochasticTask,
+    TaskOutput,
+    TaskSpec,
+    build_task_config,
+)
 from molgraphpt.objectives.context import ContextPrediction, ContextPredictionConfig
 from molgraphpt.objectives.contrastive import (
     DeepGraphInfomax,
@@ -24,7 +31,6 @@ from molgraphpt.objectives.graph_ssl import (
     EdgePredictionConfig,
     GraphMAE,
     GraphMAEConfig,
-    StochasticTask,
 )
 from molgraphpt.objectives.moltext import (
     CrossModalMLM,

@@ -1,6 +1,6 @@
 """Context prediction (``context_pred``): does this K-hop substructure belong to this context?
 
-Randomness follows :class:`~molgraphpt.objectives.graph_ssl.StochasticTask` (global torch RNG by
+Randomness follows :class:`~molgraphpt.objectives.base.StochasticTask` (global torch RNG by
 default, a private generator with ``seed``): one random center atom per molecule and batch.
 """
 
@@ -18,14 +18,15 @@ from molgraphpt.data.batch import MolTextBatch
 from molgraphpt.data.transforms import k_hop_context, sample_centers
 from molgraphpt.errors import ConfigError
 from molgraphpt.models.graph import GraphEncoderConfig, build_graph_encoder
-from molgraphpt.objectives.base import TASKS, TaskOutput
-from molgraphpt.objectives.graph_ssl import (
+from molgraphpt.objectives.base import (
+    TASKS,
     StochasticTask,
+    TaskOutput,
     check_choice,
     check_int,
     check_seed,
-    zero_loss,
 )
+from molgraphpt.objectives.losses import zero_loss
 
 _POOLS = {"mean": global_mean_pool, "sum": global_add_pool, "max": global_max_pool}
 

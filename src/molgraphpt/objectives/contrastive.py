@@ -1,6 +1,6 @@
 """Graph-level contrastive objectives: Deep Graph Infomax (``infomax``) and GraphCL (``graphcl``).
 
-Randomness follows :class:`~molgraphpt.objectives.graph_ssl.StochasticTask` (global torch RNG by
+Randomness follows :class:`~molgraphpt.objectives.base.StochasticTask` (global torch RNG by
 default, a private generator with ``seed``).
 """
 
@@ -17,9 +17,10 @@ from torch import Tensor, nn
 from molgraphpt.data.batch import MolTextBatch
 from molgraphpt.data.transforms import AUGMENTATIONS, augment
 from molgraphpt.errors import ConfigError
-from molgraphpt.objectives.base import TASKS, TaskOutput
-from molgraphpt.objectives.graph_ssl import (
+from molgraphpt.objectives.base import (
+    TASKS,
     StochasticTask,
+    TaskOutput,
     check_choice,
     check_fraction,
     check_int,

@@ -1,131 +1,37 @@
 """Graph self-supervised objectives on node representations: masking, edges, GraphMAE.
 
-Holds :class:`StochasticTask`, the base of every objective that draws random corruptions, and the
-node-level objectives :class:`AttributeMasking` (``attr_mask``), :class:`EdgePrediction`
-(``edge_pred``) and :class:`GraphMAE` (``graphmae``). The graph-level contrastive objectives live
-in :mod:`molgraphpt.objectives.contrastive` and context prediction in
-:mod:`molgraphpt.objectives.context`.
-
-Randomness: an objective built with ``seed=None`` (the default) draws its corruptions from torch's
-global RNG, which the training loop already checkpoints, so a resumed run replays exactly the same
-masks. With an integer ``seed`` it owns a private CPU ``torch.Generator`` instead (independent of
-dropout and of the other objectives); :meth:`StochasticTask.rng_state` and
-:meth:`StochasticTask.set_rng_state` save and restore it (it is not part of ``state_dict``).
+Holds the node-level objectives :class:`AttributeMasking` (``attr_mask``),
+:class:`EdgePrediction` (``edge_pred``) and :class:`GraphMAE` (``graphmae``). The graph-level
+contrastive objectives live in :mod:`molgraphpt.objectives.contrastive` and context prediction in
+:mod:`molgraphpt.objectives.context`. Randomness follows
+:class:`~molgraphpt.objectives.base.StochasticTask` (global torch RNG by default, a private
+generator with ``seed``).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from molgraphpt.chem.features import ATOM_FEATURE_DIMS, BOND_FEATURE_DIMS
 from molgraphpt.data.batch import MolTextBatch
 from molgraphpt.data.transforms import mask_atoms, negative_pairs, random_rank
 from molgraphpt.errors import ConfigError
 from molgraphpt.models.graph.layers import bond_embedding
-from molgraphpt.objectives.base import TASKS, PretrainTask, TaskOutput
-from molgraphpt.objectives.losses import sce_loss
-
-NUM_ATOM_TYPES: int = ATOM_FEATURE_DIMS[0]
-NUM_BOND_TYPES: int = BOND_FEATURE_DIMS[0]
-
-
-# ------------------------------------------------------------------- config validation
-
-
-def check_fraction(
-    key: str, value: object, *, low_open: bool = True, high_open: bool = True
-) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is a float in the given interval of [0, 1]."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
-    if not ok:
-        interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
-        raise ConfigError(key, value, expected=f"a float in {interval}")
-
-
-def check_int(key: str, value: object, *, minimum: int) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is an int ``>= minimum``."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(key, value, expected=f"an integer >= {minimum}")
-
-
-def check_positive(key: str, value: object) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is a finite float ``> 0``."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value <= 0:
-        raise ConfigError(key, value, expected="a finite number > 0")
-
-
-def check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ConfigError(key, value, expected=f"one of {', '.join(choices)}")
-
-
-def check_seed(key: str, value: object) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is None or an int in ``[0, 2**63)``."""
-    if value is not None and (
-        not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63
-    ):
-        raise ConfigError(key, value, expected="null or an integer in [0, 2**63)")
-
-
-def zero_loss(*tensors: Tensor) -> Tensor:
-    """A zero scalar connected to ``tensors`` (so backward and DDP see every parameter)."""
-    total = tensors[0].sum() * 0.0
-    for t in tensors[1:]:
-        total = total + t.sum() * 0.0
-    return total.float()
-
-
-# --------------------------------------------------------------------------- base class
-
-
-class StochasticTask(PretrainTask):
-    """Base of objectives that draw random corruptions (masks, views, negatives, centers).
-
-    Args:
-        seed: None to draw from torch's global RNG (checkpointed by the training loop, the
-            default), or the seed of a private CPU ``torch.Generator``.
-
-    Attributes:
-        generator: The private generator, or None for the global RNG.
-    """
-
-    def __init__(self, seed: int | None = None) -> None:
-        super().__init__()
-        self.generator: torch.Generator | None = None
-        self.reseed(seed)
-
-    def reseed(self, seed: int | None) -> None:
-        """Use a private generator seeded with ``seed``, or the global RNG for None."""
-        self.generator = None if seed is None else torch.Generator().manual_seed(int(seed))
-
-    def rng_state(self) -> Tensor | None:
-        """State of the private generator (``uint8`` tensor), or None when using the global RNG."""
-        return None if self.generator is None else self.generator.get_state()
-
-    def set_rng_state(self, state: Tensor | None) -> None:
-        """Restore a state from :meth:`rng_state` (None switches back to the global RNG)."""
-        if state is None:
-            self.generator = None
-            return
-        if self.generator is None:
-            self.generator = torch.Generator()
-        self.generator.set_state(state)
-
-
-def _accuracy(logits: Tensor, target: Tensor) -> Tensor:
-    if target.numel() == 0:
-        return torch.zeros((), device=logits.device)
-    return (logits.argmax(dim=-1) == target).float().mean().detach()
-
+from molgraphpt.objectives.base import (
+    NUM_ATOM_TYPES,
+    NUM_BOND_TYPES,
+    TASKS,
+    StochasticTask,
+    TaskOutput,
+    check_fraction,
+    check_int,
+    check_positive,
+    check_seed,
+)
+from molgraphpt.objectives.losses import accuracy, sce_loss, zero_loss
 
 # ---------------------------------------------------------------------- attribute masking
 
@@ -191,7 +97,7 @@ class AttributeMasking(StochasticTask):
         node = self.encoder(masked.graph).node  # [num_nodes, output_dim]
         logits = self.atom_head(node[masked.index])  # [num_masked, 119]
         loss = F.cross_entropy(logits.float(), masked.target)
-        logs = {"atom_loss": loss.detach(), "atom_acc": _accuracy(logits, masked.target)}
+        logs = {"atom_loss": loss.detach(), "atom_acc": accuracy(logits, masked.target)}
         if self.bond_head is not None and masked.bond_index is not None:
             ends = masked.graph.edge_index[:, masked.bond_index]  # [2, num_masked_bonds]
             bond_logits = self.bond_head(node[ends[0]] + node[ends[1]])
@@ -201,7 +107,7 @@ class AttributeMasking(StochasticTask):
                 bond_loss = zero_loss(bond_logits)
             loss = loss + bond_loss
             logs["bond_loss"] = bond_loss.detach()
-            logs["bond_acc"] = _accuracy(bond_logits, masked.bond_target)
+            logs["bond_acc"] = accuracy(bond_logits, masked.bond_target)
         logs["loss"] = loss.detach()
         return TaskOutput(loss, logs)
 
@@ -384,5 +290,5 @@ class GraphMAE(StochasticTask):
         pred = recon[masked.index]
         target = F.one_hot(masked.target, NUM_ATOM_TYPES).to(pred.dtype)
         loss = sce_loss(pred, target, self.cfg.alpha)
-        acc = _accuracy(pred, masked.target)
+        acc = accuracy(pred, masked.target)
         return TaskOutput(loss, {"loss": loss.detach(), "acc": acc})

@@ -7,6 +7,26 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def accuracy(logits: Tensor, target: Tensor) -> Tensor:
+    """Share of rows whose arg-max class is the target (detached scalar; 0 for no row).
+
+    Args:
+        logits: ``[num_rows, num_classes]`` scores.
+        target: ``[num_rows]`` int64 classes.
+    """
+    if target.numel() == 0:
+        return torch.zeros((), device=logits.device)
+    return (logits.argmax(dim=-1) == target).float().mean().detach()
+
+
+def zero_loss(*tensors: Tensor) -> Tensor:
+    """A zero scalar connected to ``tensors`` (so backward and DDP see every parameter)."""
+    total = tensors[0].sum() * 0.0
+    for t in tensors[1:]:
+        total = total + t.sum() * 0.0
+    return total.float()
+
+
 def masked_bce_with_logits(logits: Tensor, target: Tensor) -> Tensor:
     """Binary cross-entropy over the labelled entries only (Hu et al. 2020's multi-task loss).
 

@@ -1,8 +1,11 @@
 """Molecule–text objectives: ``mol_text_contrastive``, ``cross_modal_mlm``, ``mol_text_matching``.
 
-Every objective here borrows a :class:`~molgraphpt.models.moltext.MolTextModel` (``borrows =
-"moltext"``): its graph encoder, its text encoder and, for the contrastive loss, its projection
-heads and learnable temperature, which are part of the saved model because retrieval uses them.
+Every objective here borrows a :class:`~molgraphpt.models.moltext.MolTextModel`
+(``needs_text_model = True``): its graph encoder, its text encoder and, for the contrastive loss,
+its projection heads and learnable temperature, which are part of the saved model because
+retrieval uses them. They read the batch's word tokens
+(:meth:`~molgraphpt.data.batch.MolTextBatch.text_tokens`); ``mol_text_contrastive`` reads its
+cached pooled text vectors (``batch.text.pooled``) instead when the batch carries them.
 
 What ``cross_modal_mlm`` is (the issue left the design open): two light fusion blocks
 (:class:`~molgraphpt.models.fusion.CrossAttentionBlock`, one layer each) on top of the unimodal
@@ -35,21 +38,23 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 from torch_geometric.utils import to_dense_batch
 
-from molgraphpt.data.batch import TEXT_FEATURES_KEY, MolTextBatch
+from molgraphpt.data.batch import MolTextBatch
 from molgraphpt.data.transforms import mask_atoms
 from molgraphpt.errors import ConfigError
 from molgraphpt.models.fusion import CrossAttentionBlock
-from molgraphpt.objectives.base import TASKS, PretrainTask, TaskOutput
-from molgraphpt.objectives.graph_ssl import (
+from molgraphpt.objectives.base import (
     NUM_ATOM_TYPES,
+    TASKS,
+    PretrainTask,
     StochasticTask,
+    TaskOutput,
     check_choice,
     check_fraction,
     check_int,
     check_seed,
 )
+from molgraphpt.objectives.losses import accuracy
 from molgraphpt.objectives.text_mlm import MLMHead, mask_words
-from molgraphpt.objectives.text_mlm import text_inputs as _text_inputs
 
 __all__ = [
     "CrossModalMLM",
@@ -64,14 +69,10 @@ __all__ = [
 _MAX_LOGIT_SCALE = 100.0
 
 
-def _accuracy(logits: Tensor, target: Tensor) -> Tensor:
-    if target.numel() == 0:
-        return torch.zeros((), device=logits.device)
-    return (logits.argmax(dim=-1) == target).float().mean().detach()
-
-
-def _text_only(text: dict[str, Tensor]) -> dict[str, Tensor]:
-    return {k: v for k, v in text.items() if k in ("input_ids", "attention_mask")}
+def _text_inputs(batch: MolTextBatch) -> tuple[Tensor, Tensor]:
+    """``(input_ids, attention_mask)`` ``[batch_size, seq_len]`` of the batch's word tokens."""
+    tokens = batch.text_tokens()
+    return tokens.input_ids, tokens.attention_mask
 
 
 def dense_nodes(encoder: nn.Module, graph: Any) -> tuple[Tensor, Tensor]:
@@ -149,7 +150,7 @@ class MolTextContrastive(PretrainTask):
     """
 
     config_cls = MolTextContrastiveConfig
-    borrows = "moltext"
+    needs_text_model = True
     requires = frozenset({"graph", "text"})
     accepts_text_features = True  # a frozen text encoder's cached pooled outputs will do
 
@@ -162,10 +163,10 @@ class MolTextContrastive(PretrainTask):
         """Symmetric InfoNCE over the batch (over all ranks' batches with ``gather``)."""
         graph_emb = self.model.embed_graphs(batch.require("graph"))  # [B, proj]
         text = batch.require("text")
-        if TEXT_FEATURES_KEY in text:  # a frozen encoder's cached pooled outputs
-            text_emb = self.model.embed_text_features(text[TEXT_FEATURES_KEY])  # [B, proj]
+        if text.pooled is not None:  # a frozen text encoder's cached pooled outputs
+            text_emb = self.model.embed_text_features(text.pooled)  # [B, proj]
         else:
-            text_emb = self.model.embed_texts(_text_only(text))  # [B, proj]
+            text_emb = self.model.embed_texts(batch.text_tokens().as_dict())  # [B, proj]
         offset = 0
         all_graph, all_text = graph_emb, text_emb
         if self.cfg.gather:
@@ -184,8 +185,8 @@ class MolTextContrastive(PretrainTask):
         loss = 0.5 * (loss_m2t + loss_t2m)
         logs = {
             "loss": loss.detach(),
-            "acc_m2t": _accuracy(logits_m2t, target),
-            "acc_t2m": _accuracy(logits_t2m, target),
+            "acc_m2t": accuracy(logits_m2t, target),
+            "acc_t2m": accuracy(logits_t2m, target),
             "temperature": (1.0 / scale).detach(),
         }
         return TaskOutput(loss, logs)
@@ -237,7 +238,7 @@ class CrossModalMLM(StochasticTask):
     """
 
     config_cls = CrossModalMLMConfig
-    borrows = "moltext"
+    needs_text_model = True
     requires = frozenset({"graph", "text"})
 
     def __init__(self, model: nn.Module, cfg: CrossModalMLMConfig) -> None:
@@ -264,7 +265,7 @@ class CrossModalMLM(StochasticTask):
         logits = self.word_head(fused[sel])
         target = masked.labels[sel]
         loss = F.cross_entropy(logits.float(), target)
-        return loss, {"text_loss": loss.detach(), "text_acc": _accuracy(logits, target)}
+        return loss, {"text_loss": loss.detach(), "text_acc": accuracy(logits, target)}
 
     def _atom_loss(self, batch: MolTextBatch) -> tuple[Tensor, dict[str, Tensor]]:
         ids, attention = _text_inputs(batch)
@@ -277,7 +278,7 @@ class CrossModalMLM(StochasticTask):
         flat = fused[node_mask]  # back to [num_nodes, graph_dim], in node order
         logits = self.atom_head(flat[masked.index])
         loss = F.cross_entropy(logits.float(), masked.target)
-        return loss, {"atom_loss": loss.detach(), "atom_acc": _accuracy(logits, masked.target)}
+        return loss, {"atom_loss": loss.detach(), "atom_acc": accuracy(logits, masked.target)}
 
     def loss(self, batch: MolTextBatch) -> TaskOutput:
         """Sum of the enabled directions' cross-entropies."""
@@ -334,7 +335,7 @@ class MolTextMatching(StochasticTask):
     """
 
     config_cls = MolTextMatchingConfig
-    borrows = "moltext"
+    needs_text_model = True
     requires = frozenset({"graph", "text"})
 
     def __init__(self, model: nn.Module, cfg: MolTextMatchingConfig) -> None:
@@ -356,7 +357,8 @@ class MolTextMatching(StochasticTask):
 
     def loss(self, batch: MolTextBatch) -> TaskOutput:
         """Cross-entropy of match / no-match over B positives and 2B mined negatives."""
-        ids, attention = _text_inputs(batch)
+        text = batch.text_tokens()
+        ids, attention = text.input_ids, text.attention_mask
         graph = batch.require("graph")
         dense, node_mask = dense_nodes(self.model.graph, graph)
         tokens = self.model.text(input_ids=ids, attention_mask=attention).tokens
@@ -366,7 +368,7 @@ class MolTextMatching(StochasticTask):
             return TaskOutput(zero, {"loss": zero.detach()})
         with torch.no_grad():
             g = self.model.embed_graphs(graph)
-            t = self.model.embed_texts({"input_ids": ids, "attention_mask": attention})
+            t = self.model.embed_texts(text.as_dict())
             sim = g @ t.T  # [B, B]
         neg_text = self._negatives(sim)  # for molecule i, a text
         neg_mol = self._negatives(sim.T)  # for text j, a molecule
@@ -377,4 +379,4 @@ class MolTextMatching(StochasticTask):
         logits = self.head(fused[:, 0])  # [3B, 2]
         target = torch.cat([torch.ones(bsz), torch.zeros(2 * bsz)]).long().to(ids.device)
         loss = F.cross_entropy(logits.float(), target)
-        return TaskOutput(loss, {"loss": loss.detach(), "acc": _accuracy(logits, target)})
+        return TaskOutput(loss, {"loss": loss.detach(), "acc": accuracy(logits, target)})

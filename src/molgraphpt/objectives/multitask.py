@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from molgraphpt.data.batch import MolTextBatch
 from molgraphpt.errors import ConfigError
+from molgraphpt.models.moltext import MolTextModel
 from molgraphpt.objectives.base import TASKS, PretrainTask, TaskOutput, TaskSpec, build_task_config
 from molgraphpt.seed import derive_seed
 
@@ -111,16 +112,16 @@ def build_task(spec: TaskSpec, encoder: nn.Module) -> PretrainTask:
 def borrowed_encoder(cls: type[PretrainTask], name: str, encoder: nn.Module) -> nn.Module:
     """What objective ``cls`` is built around, taken from the run's ``encoder``.
 
-    ``encoder`` is a graph encoder (graph-only runs) or a molecule–text model (with ``graph``
-    and ``text`` attributes). Graph objectives get the graph encoder in both cases; molecule–text
-    objectives need the molecule–text model.
+    ``encoder`` is a graph encoder (graph-only runs) or a
+    :class:`~molgraphpt.models.moltext.MolTextModel`. Graph objectives get the graph encoder in
+    both cases; objectives with ``needs_text_model`` get the molecule–text model.
 
     Raises:
         ConfigError: A text objective in a run without a text encoder.
     """
-    is_moltext = hasattr(encoder, "graph") and hasattr(encoder, "text")
-    if cls.borrows == "moltext":
-        if not is_moltext or encoder.text is None:
+    moltext = encoder if isinstance(encoder, MolTextModel) else None
+    if cls.needs_text_model:
+        if moltext is None or moltext.text is None:
             raise ConfigError(
                 "objectives",
                 name,
@@ -128,8 +129,8 @@ def borrowed_encoder(cls: type[PretrainTask], name: str, encoder: nn.Module) -> 
                 hint="add a text: section (e.g. text: {name_or_path: minilm-l6-offline}) and "
                 "pair data (data.pairs) to the config",
             )
-        return encoder
-    return encoder.graph if is_moltext else encoder
+        return moltext
+    return moltext.graph if moltext is not None else encoder
 
 
 def build_objectives(specs: Iterable[TaskSpec], encoder: nn.Module) -> WeightedObjectives:

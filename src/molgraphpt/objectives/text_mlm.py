@@ -1,8 +1,11 @@
 """Masked modelling on the text encoder: ``mlm`` (BERT) and ``kvplm_mlm`` (KV-PLM).
 
-Both objectives borrow a :class:`~molgraphpt.models.moltext.MolTextModel` (``borrows =
-"moltext"``) and own their prediction heads. Predictions are computed only at the masked
-positions, so a 30k-word vocabulary costs ``num_masked x vocab`` and not ``batch x len x vocab``.
+Both objectives borrow a :class:`~molgraphpt.models.moltext.MolTextModel` (``needs_text_model =
+True``) and own their prediction heads. They read the batch's word tokens
+(:meth:`~molgraphpt.data.batch.MolTextBatch.text_tokens`), and ``kvplm_mlm`` also its SMILES
+tokens (:meth:`~molgraphpt.data.batch.MolTextBatch.smiles_tokens`). Predictions are computed only
+at the masked positions, so a 30k-word vocabulary costs ``num_masked x vocab`` and not
+``batch x len x vocab``.
 
 ``kvplm_mlm`` follows KV-PLM (Zeng et al., "A deep-learning system bridging molecule structure and
 biomedical text with comprehension comparable to human professionals", Nat. Commun. 13, 862,
@@ -26,8 +29,14 @@ from torch import Tensor, nn
 from molgraphpt.data.batch import MolTextBatch
 from molgraphpt.data.transforms.tokens import IGNORE_INDEX, MaskedTokens, mask_tokens
 from molgraphpt.errors import ConfigError
-from molgraphpt.objectives.base import TASKS, TaskOutput
-from molgraphpt.objectives.graph_ssl import StochasticTask, check_fraction, check_seed
+from molgraphpt.objectives.base import (
+    TASKS,
+    StochasticTask,
+    TaskOutput,
+    check_fraction,
+    check_seed,
+)
+from molgraphpt.objectives.losses import accuracy
 
 __all__ = [
     "KVPLMConfig",
@@ -37,26 +46,8 @@ __all__ = [
     "MaskedLanguageModeling",
     "mask_words",
     "pack_text_and_smiles",
-    "text_inputs",
     "text_special_ids",
 ]
-
-
-def text_inputs(batch: MolTextBatch) -> tuple[Tensor, Tensor]:
-    """``(input_ids, attention_mask)`` ``[batch_size, seq_len]`` of the batch's text."""
-    text = batch.require("text")
-    if "input_ids" not in text:
-        raise ConfigError(
-            "batch.text", sorted(text), expected="a dict with input_ids and attention_mask"
-        )
-    ids = text["input_ids"]
-    return ids, text.get("attention_mask", torch.ones_like(ids))
-
-
-def _accuracy(logits: Tensor, target: Tensor) -> Tensor:
-    if target.numel() == 0:
-        return torch.zeros((), device=logits.device)
-    return (logits.argmax(dim=-1) == target).float().mean().detach()
 
 
 class MLMHead(nn.Module):
@@ -157,7 +148,7 @@ class MaskedLanguageModeling(StochasticTask):
     """
 
     config_cls = MaskedLMConfig
-    borrows = "moltext"
+    needs_text_model = True
     requires = frozenset({"text"})
 
     def __init__(self, model: nn.Module, cfg: MaskedLMConfig) -> None:
@@ -182,7 +173,8 @@ class MaskedLanguageModeling(StochasticTask):
 
     def loss(self, batch: MolTextBatch) -> TaskOutput:
         """Cross-entropy of the masked word tokens."""
-        ids, attention = text_inputs(batch)
+        text = batch.text_tokens()
+        ids, attention = text.input_ids, text.attention_mask
         corrupted, labels = self.mask(ids, attention)
         tokens = self.model.text(input_ids=corrupted, attention_mask=attention).tokens
         selected = labels != IGNORE_INDEX
@@ -191,7 +183,7 @@ class MaskedLanguageModeling(StochasticTask):
         loss = F.cross_entropy(logits.float(), target)
         return TaskOutput(
             loss,
-            {"loss": loss.detach(), "acc": _accuracy(logits, target)},
+            {"loss": loss.detach(), "acc": accuracy(logits, target)},
         )
 
 
@@ -275,9 +267,8 @@ class KVPLMMaskedModeling(StochasticTask):
     """KV-PLM masked modelling over text and the molecule's SMILES as a second language.
 
     See the module docstring for the sequence layout. Needs a model with a SMILES embedding
-    table (``model.smiles_embeddings``, ``model.smiles_tokenizer``) and batches with
-    ``text["smiles_input_ids"]`` / ``text["smiles_attention_mask"]`` (``PairLoader`` with a
-    ``smiles_tokenizer``).
+    table (``model.smiles_embeddings``, ``model.smiles_tokenizer``) and batches with word tokens
+    and SMILES tokens (``batch.text.smiles``: ``PairLoader`` with a ``smiles_tokenizer``).
 
     Args:
         model: The molecule–text model (borrowed).
@@ -288,7 +279,7 @@ class KVPLMMaskedModeling(StochasticTask):
     """
 
     config_cls = KVPLMConfig
-    borrows = "moltext"
+    needs_text_model = True
     requires = frozenset({"text", "smiles"})
 
     def __init__(self, model: nn.Module, cfg: KVPLMConfig) -> None:
@@ -310,17 +301,9 @@ class KVPLMMaskedModeling(StochasticTask):
 
     def loss(self, batch: MolTextBatch) -> TaskOutput:
         """Word loss + ``smiles_weight`` x SMILES loss, over one packed text+SMILES sequence."""
-        ids, attention = text_inputs(batch)
-        text = batch.text
-        if "smiles_input_ids" not in text:
-            raise ConfigError(
-                "batch.text",
-                sorted(text),
-                expected="smiles_input_ids and smiles_attention_mask for kvplm_mlm",
-                hint="build the PairLoader with the model's smiles_tokenizer",
-            )
-        s_ids = text["smiles_input_ids"]
-        s_mask = text.get("smiles_attention_mask", torch.ones_like(s_ids))
+        text, smiles_tokens = batch.text_tokens(), batch.smiles_tokens()
+        ids, attention = text.input_ids, text.attention_mask
+        s_ids, s_mask = smiles_tokens.input_ids, smiles_tokens.attention_mask
         encoder, tok = self.model.text, self.model.smiles_tokenizer
         words = mask_words(
             encoder, ids, attention, rate=self.cfg.mask_rate, generator=self.generator
@@ -359,8 +342,8 @@ class KVPLMMaskedModeling(StochasticTask):
         logs = {
             "loss": loss.detach(),
             "word_loss": word_loss.detach(),
-            "word_acc": _accuracy(word_logits, word_target),
+            "word_acc": accuracy(word_logits, word_target),
             "smiles_loss": s_loss.detach(),
-            "smiles_acc": _accuracy(s_logits, s_target),
+            "smiles_acc": accuracy(s_logits, s_target),
         }
         return TaskOutput(loss, logs)

@@ -13,9 +13,11 @@ import torch
 
 from molgraphpt.chem.smiles import canonical_smiles
 from molgraphpt.chem.smiles_tokenizer import SmilesTokenizer
+from molgraphpt.data.batch import TextInputs
 from molgraphpt.data.text import (
     DEFAULT_TEMPLATES,
     PairLoader,
+    TextFeatures,
     detect_format,
     indefinite_article,
     load_pair_dataset,
@@ -29,6 +31,7 @@ from molgraphpt.errors import (
     ConfigError,
     DataFormatError,
     InvalidSmilesError,
+    ShapeError,
     UnknownNameError,
 )
 from molgraphpt.seed import derive_seed
@@ -361,7 +364,7 @@ def test_loader_batches_are_aligned(dataset, text_tokenizer, smiles_tok):
         index = batch.index.tolist()
         seen += index
         b = len(index)
-        ids, mask = batch.text["input_ids"], batch.text["attention_mask"]
+        ids, mask = batch.text.tokens.input_ids, batch.text.tokens.attention_mask
         assert ids.dtype == mask.dtype == torch.long and ids.shape == mask.shape
         assert ids.shape[0] == b and ids.shape[1] <= 24
         texts = [dataset.texts[i] for i in index]
@@ -371,14 +374,15 @@ def test_loader_batches_are_aligned(dataset, text_tokenizer, smiles_tok):
         assert batch.graph.num_graphs == b
         sizes = torch.bincount(batch.graph.batch, minlength=b)
         assert sizes.tolist() == dataset.store.num_nodes[index].tolist()
-        s_ids = batch.text["smiles_input_ids"]
-        assert s_ids.shape == batch.text["smiles_attention_mask"].shape and s_ids.shape[0] == b
+        s_ids = batch.text.smiles.input_ids
+        assert s_ids.shape == batch.text.smiles.attention_mask.shape and s_ids.shape[0] == b
+        assert batch.text.pooled is None
         assert [smiles_tok.decode(row) for row in s_ids] == [dataset.smiles[i] for i in index]
     assert sorted(seen) == train.tolist()
     # the text of batch item i is the text of molecule index[i]: check one by its words
     first = next(iter(loader.iter_epoch(0)))
     i = int(first.index[0])
-    words = text_tokenizer.decode(first.text["input_ids"][0], skip_special_tokens=True)
+    words = text_tokenizer.decode(first.text.tokens.input_ids[0], skip_special_tokens=True)
     assert words.split()[:3] == dataset.texts[i].lower().split()[:3]
 
 
@@ -389,7 +393,7 @@ def test_loader_resume_and_workers(dataset, text_tokenizer, smiles_tok):
     assert len(full) == loader.num_batches(1) == 10 and len(resumed) == 7
     for a, b in zip(full[3:], resumed):
         assert torch.equal(a.index, b.index)
-        assert torch.equal(a.text["input_ids"], b.text["input_ids"])
+        assert torch.equal(a.text.tokens.input_ids, b.text.tokens.input_ids)
         assert torch.equal(a.graph.x, b.graph.x)
     assert [b.index.tolist() for b in full] != [b.index.tolist() for b in loader.iter_epoch(2)]
     workers = _loader(dataset, text_tokenizer, smiles_tok, batch_size=32, num_workers=2)
@@ -397,8 +401,8 @@ def test_loader_resume_and_workers(dataset, text_tokenizer, smiles_tok):
     assert len(from_workers) == len(full)
     for a, b in zip(full, from_workers):
         assert torch.equal(a.index, b.index)
-        assert torch.equal(a.text["input_ids"], b.text["input_ids"])
-        assert torch.equal(a.text["smiles_input_ids"], b.text["smiles_input_ids"])
+        assert torch.equal(a.text.tokens.input_ids, b.text.tokens.input_ids)
+        assert torch.equal(a.text.smiles.input_ids, b.text.smiles.input_ids)
         assert torch.equal(a.graph.edge_index, b.graph.edge_index)
 
 
@@ -407,26 +411,49 @@ def test_loader_pickles(dataset, text_tokenizer, smiles_tok):
     clone = pickle.loads(pickle.dumps(loader))  # what a spawned worker receives
     index = np.array([7, 3, 299, 150])
     a, b = loader.collate(index), clone.collate(index)
-    assert (
-        set(a.text)
-        == set(b.text)
-        == {
-            "input_ids",
-            "attention_mask",
-            "smiles_input_ids",
-            "smiles_attention_mask",
-        }
-    )
-    for key in a.text:
-        assert torch.equal(a.text[key], b.text[key])
+    assert isinstance(a.text, TextInputs) and isinstance(b.text, TextInputs)
+    assert a.text.carried == b.text.carried == ("tokens", "smiles")
+    for part in ("tokens", "smiles"):
+        for field in ("input_ids", "attention_mask"):
+            assert torch.equal(
+                getattr(getattr(a.text, part), field), getattr(getattr(b.text, part), field)
+            )
     assert torch.equal(a.graph.x, b.graph.x) and b.meta["texts"][2] == dataset.texts[299]
+
+
+def test_loader_serves_text_features_as_pooled_vectors(dataset, smiles_tok):
+    positions = np.arange(0, 300, 2)
+    values = np.random.default_rng(0).standard_normal((len(positions), 6)).astype(np.float16)
+    features = TextFeatures(positions, values)
+    loader = PairLoader(dataset, positions[:40], tokenizer=None, text_features=features)
+    batch = next(iter(loader))
+    assert batch.text.carried == ("pooled",)
+    pooled = batch.pooled_text()
+    assert pooled.dtype == torch.float32 and pooled.shape == (32, 6)
+    assert torch.equal(pooled, torch.from_numpy(values[:32].astype(np.float32)))
+    with pytest.raises(ShapeError, match="needs text tokens in batch.text, which carries only"):
+        batch.text_tokens()
+    both = PairLoader(
+        dataset, positions[:8], tokenizer=None, smiles_tokenizer=smiles_tok, text_features=features
+    ).collate(positions[[3, 1]])
+    assert both.text.carried == ("smiles", "pooled") and both.text.tokens is None
+    assert torch.equal(both.pooled_text(), torch.from_numpy(values[[3, 1]].astype(np.float32)))
+    assert len(both.smiles_tokens()) == 2
+    with pytest.raises(ConfigError, match="no vector for dataset positions"):
+        PairLoader(dataset, np.array([0, 1]), tokenizer=None, text_features=features)
+
+
+def test_loader_without_any_text(dataset):
+    batch = PairLoader(dataset, tokenizer=None, batch_size=4).collate(np.array([0, 1]))
+    assert batch.text is None and batch.meta["texts"] == [dataset.texts[0], dataset.texts[1]]
 
 
 def test_loader_without_smiles_tokens(dataset, text_tokenizer):
     loader = PairLoader(dataset, tokenizer=text_tokenizer, batch_size=50)
     batch = next(iter(loader))
-    assert set(batch.text) == {"input_ids", "attention_mask"}
+    assert batch.text.carried == ("tokens",)
+    assert batch.text.smiles is None and batch.text.pooled is None
     assert batch.index.tolist() == list(range(50)) and batch.y is None
-    assert batch.text["input_ids"].shape[1] <= 128
+    assert batch.text.tokens.input_ids.shape[1] <= 128
     with pytest.raises(ConfigError, match="indices"):
         PairLoader(dataset, np.array([0, 300]), tokenizer=text_tokenizer)

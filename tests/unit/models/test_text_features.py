@@ -9,7 +9,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch_geometric.data import Batch
 
 from molgraphpt.chem.graph import smiles_to_graph
-from molgraphpt.data.batch import TEXT_FEATURES_KEY, MolTextBatch
+from molgraphpt.data.batch import MolTextBatch, TextInputs, TextTokens
 from molgraphpt.data.pyg import to_pyg
 from molgraphpt.errors import CacheError, ConfigError, ShapeError
 from molgraphpt.models.graph import GraphEncoderConfig
@@ -127,7 +127,8 @@ def test_contrastive_loss_and_gradients_match_between_features_and_tokens(tiny_t
     graph = Batch.from_data_list([to_pyg(smiles_to_graph(s)) for s in SMILES])
     pooled = torch.from_numpy(encode_pooled(model.text, TEXTS))
     outs, grads = [], []
-    for text in (model.text.tokenize(TEXTS), {TEXT_FEATURES_KEY: pooled}):
+    tokens = TextTokens(**model.text.tokenize(TEXTS))
+    for text in (TextInputs(tokens=tokens), TextInputs(pooled=pooled)):
         model.zero_grad()
         out = task(MolTextBatch(graph=graph, text=text))
         out.loss.backward()

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from molgraphpt.chem.smiles_tokenizer import SmilesTokenizer
-from molgraphpt.data.batch import MolTextBatch
+from molgraphpt.data.batch import MolTextBatch, TextInputs, TextTokens
 from molgraphpt.data.transforms.tokens import IGNORE_INDEX, mask_tokens
-from molgraphpt.errors import ConfigError
+from molgraphpt.errors import ConfigError, ShapeError
 from molgraphpt.models.graph import GraphEncoderConfig
 from molgraphpt.models.moltext import MolTextConfig, MolTextModel
 from molgraphpt.models.text import TextEncoder, TextEncoderConfig
@@ -55,12 +55,14 @@ def build_model(tiny_text_dir, smiles_tokenizer=None, seed=0) -> MolTextModel:
 
 def make_batch(model: MolTextModel, smiles_tokenizer=None) -> MolTextBatch:
     batch = molecules(SMILES)
-    text = dict(model.text.tokenize(TEXTS))
+    tokens = TextTokens(**model.text.tokenize(TEXTS))
+    smiles = None
     if smiles_tokenizer is not None:
         enc = smiles_tokenizer.encode_batch(SMILES, max_length=24)
-        text["smiles_input_ids"] = torch.as_tensor(enc["input_ids"])
-        text["smiles_attention_mask"] = torch.as_tensor(enc["attention_mask"])
-    return MolTextBatch(graph=batch.graph, text=text)
+        smiles = TextTokens(
+            torch.as_tensor(enc["input_ids"]), torch.as_tensor(enc["attention_mask"])
+        )
+    return MolTextBatch(graph=batch.graph, text=TextInputs(tokens=tokens, smiles=smiles))
 
 
 def build(name, tiny_text_dir, smiles_tokenizer, **params):
@@ -119,7 +121,7 @@ def test_contrastive_loss_matches_the_formula(tiny_text_dir):
     batch = make_batch(model)
     out = task(batch)
     g = model.embed_graphs(batch.graph)
-    t = model.embed_texts(batch.text)
+    t = model.embed_texts(batch.text_tokens().as_dict())
     logits = model.logit_scale.exp() * g @ t.T
     target = torch.arange(len(SMILES))
     expected = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
@@ -160,8 +162,21 @@ def test_kvplm_needs_smiles_embeddings(tiny_text_dir):
 
 def test_kvplm_needs_smiles_tokens_in_the_batch(tiny_text_dir, smiles_tokenizer):
     model, task = build("kvplm_mlm", tiny_text_dir, smiles_tokenizer)
-    with pytest.raises(ConfigError, match="smiles_input_ids"):
+    with pytest.raises(ShapeError, match="needs SMILES tokens.*smiles_tokenizer"):
         task(make_batch(model, None))
+
+
+@pytest.mark.parametrize("name", ["mlm", "kvplm_mlm", "cross_modal_mlm", "mol_text_matching"])
+def test_token_objectives_refuse_pooled_vectors_only(name, tiny_text_dir, smiles_tokenizer):
+    model, task = build(name, tiny_text_dir, smiles_tokenizer)
+    pooled = torch.zeros(len(SMILES), model.text.hidden_size)
+    batch = MolTextBatch(graph=molecules(SMILES).graph, text=TextInputs(pooled=pooled))
+    with pytest.raises(
+        ShapeError, match="needs text tokens in batch.text, which carries only pooled"
+    ):
+        task(batch)
+    with pytest.raises(ShapeError, match="batch.text"):
+        task(MolTextBatch(graph=batch.graph))
 
 
 # ------------------------------------------------------------------------------ pure parts

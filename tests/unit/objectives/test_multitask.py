@@ -7,10 +7,12 @@ import torch
 
 from molgraphpt.errors import ConfigError, UnknownNameError
 from molgraphpt.objectives import (
+    TASKS,
     AttributeMasking,
     GraphCL,
     TaskSpec,
     WeightedObjectives,
+    borrowed_encoder,
     build_objectives,
     build_task,
 )
@@ -27,6 +29,18 @@ def test_build_task_returns_the_registered_class():
         build_task(TaskSpec("atr_mask"), encoder)
     with pytest.raises(UnknownNameError, match="temperature"):
         build_task(TaskSpec("graphcl", params={"temp": 0.2}), encoder)
+
+
+def test_which_objectives_need_the_molecule_text_model():
+    text = {"mlm", "kvplm_mlm", "mol_text_contrastive", "cross_modal_mlm", "mol_text_matching"}
+    assert {name for name in TASKS.names() if TASKS.get(name).needs_text_model} == text
+    encoder = tiny_encoder()
+    assert borrowed_encoder(TASKS.get("graphcl"), "graphcl", encoder) is encoder
+    # a module that merely has graph and text attributes is not a molecule-text model
+    lookalike = torch.nn.Module()
+    lookalike.graph, lookalike.text = encoder, torch.nn.Linear(1, 1)
+    with pytest.raises(ConfigError, match="'mlm'.*a run with a text encoder.*add a text: section"):
+        borrowed_encoder(TASKS.get("mlm"), "mlm", lookalike)
 
 
 def test_weighted_sum_of_losses_with_the_same_rng(batch):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from molgraphpt.chem.smiles_tokenizer import SmilesTokenizer
-from molgraphpt.data.batch import TEXT_FEATURES_KEY, MolTextBatch
+from molgraphpt.data.batch import MolTextBatch, TextInputs, TextTokens
 from molgraphpt.data.loader import GraphLoader
 from molgraphpt.data.text.dataset import PairDataset
 from molgraphpt.errors import ConfigError
@@ -97,20 +97,21 @@ class PairLoader(GraphLoader):
         tokenizer: Text tokenizer: any Hugging Face tokenizer (called with ``padding=True,
             truncation=True, max_length=..., return_tensors="pt"``), or None for no text tokens.
         max_length: Longest tokenized text.
-        smiles_tokenizer: KV-PLM SMILES tokenizer; adds ``smiles_input_ids`` and
-            ``smiles_attention_mask`` to ``batch.text``.
+        smiles_tokenizer: KV-PLM SMILES tokenizer; sets ``batch.text.smiles``.
         smiles_max_length: Longest SMILES token row (``[CLS]`` and ``[SEP]`` included).
         text_features: Precomputed text vectors covering ``indices``; each batch then carries
-            them as ``text["pooled"]`` ``[B, hidden]`` float32 (objectives that embed the text
+            them as ``batch.text.pooled`` ``[B, hidden]`` float32 (objectives that embed the text
             use them instead of running the text encoder). Usually given with
             ``tokenizer=None``.
         batch_size, shuffle, seed, drop_last, num_workers, rank, world_size: As for
             :class:`~molgraphpt.data.loader.GraphLoader`.
 
-    Each batch is a :class:`MolTextBatch` with ``graph``, ``text`` = ``{"input_ids",
-    "attention_mask"}`` ``[B, L]`` int64 (plus ``"smiles_input_ids"``,
-    ``"smiles_attention_mask"`` ``[B, Ls]``), ``index`` ``[B]`` (dataset positions) and
-    ``meta["texts"]`` (the raw texts, in batch order).
+    Each batch is a :class:`MolTextBatch` with ``graph``, ``text`` a
+    :class:`~molgraphpt.data.batch.TextInputs` (``tokens``: a ``TextTokens`` ``[B, L]`` int64
+    from ``tokenizer``; ``smiles``: a ``TextTokens`` ``[B, Ls]`` from ``smiles_tokenizer``;
+    ``pooled``: ``[B, hidden]`` from ``text_features``; each None when not asked for, and
+    ``text`` None when none is), ``index`` ``[B]`` (dataset positions) and ``meta["texts"]``
+    (the raw texts, in batch order).
     """
 
     def __init__(
@@ -166,27 +167,36 @@ class PairLoader(GraphLoader):
         """The batch of dataset positions ``index`` ``[batch_size]``."""
         batch = super().collate(index)
         texts = [self.dataset.texts[int(i)] for i in index]
-        text: dict[str, torch.Tensor] = {}
-        if self.tokenizer is not None:
-            enc = self.tokenizer(
-                texts,
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            )
-            text["input_ids"] = torch.as_tensor(enc["input_ids"], dtype=torch.long)
-            text["attention_mask"] = torch.as_tensor(enc["attention_mask"], dtype=torch.long)
-        if self.smiles_tokenizer is not None:
-            smiles = [self.dataset.smiles[int(i)] for i in index]
-            enc = self.smiles_tokenizer.encode_batch(smiles, max_length=self.smiles_max_length)
-            text["smiles_input_ids"] = torch.from_numpy(enc["input_ids"])
-            text["smiles_attention_mask"] = torch.from_numpy(enc["attention_mask"])
-        if self.text_features is not None:
-            text[TEXT_FEATURES_KEY] = self.text_features.lookup(index)
-        batch.text = text or None
+        tokens = self._text_tokens(texts) if self.tokenizer is not None else None
+        smiles = self._smiles_tokens(index) if self.smiles_tokenizer is not None else None
+        pooled = self.text_features.lookup(index) if self.text_features is not None else None
+        if tokens is not None or smiles is not None or pooled is not None:
+            batch.text = TextInputs(tokens=tokens, smiles=smiles, pooled=pooled)
         batch.meta["texts"] = texts
         return batch
+
+    def _text_tokens(self, texts: list[str]) -> TextTokens:
+        """Word tokens ``[B, L]`` int64 of ``texts``, padded to the longest."""
+        enc = self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return TextTokens(
+            torch.as_tensor(enc["input_ids"], dtype=torch.long),
+            torch.as_tensor(enc["attention_mask"], dtype=torch.long),
+        )
+
+    def _smiles_tokens(self, index: np.ndarray) -> TextTokens:
+        """SMILES BPE tokens ``[B, Ls]`` int64 of the molecules at dataset positions ``index``."""
+        assert self.smiles_tokenizer is not None
+        smiles = [self.dataset.smiles[int(i)] for i in index]
+        enc = self.smiles_tokenizer.encode_batch(smiles, max_length=self.smiles_max_length)
+        return TextTokens(
+            torch.from_numpy(enc["input_ids"]), torch.from_numpy(enc["attention_mask"])
+        )
 
     def iter_epoch(self, epoch: int = 0, start: int = 0) -> Iterator[MolTextBatch]:
         """Yield the batches of ``epoch``, skipping the first ``start``."""
