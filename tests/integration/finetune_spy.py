@@ -10,7 +10,7 @@ import torch
 
 from molgraphpt.config.loading import load_config
 from molgraphpt.config.schema import FinetuneConfig
-from molgraphpt.evaluation import finetune as finetune_module
+from molgraphpt.recipes import finetune as finetune_module
 
 REPO = Path(__file__).resolve().parents[2]
 

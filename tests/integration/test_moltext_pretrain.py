@@ -77,10 +77,11 @@ def test_pretrain_writes_a_moltext_model_that_retrieves_and_finetunes(
 
     # fine-tuning starts from the jointly pretrained graph encoder
     checkpoint = {
-        k.removeprefix("graph."): v
+        k.removeprefix("graph_encoder."): v
         for k, v in load_state(run / "model").items()
-        if k.startswith("graph.")
+        if k.startswith("graph_encoder.")
     }
+    assert checkpoint  # the graph encoder sits under the one prefix every checkpoint uses
     seen, _ = finetune_from(run / "model", tmp_path / "ft", monkeypatch)
     assert set(seen) == set(checkpoint)
     assert all(torch.equal(seen[k], checkpoint[k]) for k in checkpoint)

@@ -50,7 +50,10 @@ def test_cli_pretrain_then_finetune_from_the_encoder(tmp_path, monkeypatch, caps
     assert encoder.cfg.num_layers == 2
 
     # fine-tune with model.init: the architecture and the weights come from the checkpoint
-    checkpoint = load_state(run / "model")
+    checkpoint = {
+        k.removeprefix("graph_encoder."): v for k, v in load_state(run / "model").items()
+    }
+    assert all(k.startswith("graph_encoder.") for k in load_state(run / "model"))
     seen, res = finetune_from(run / "model", tmp_path / "ft", monkeypatch)
     assert set(seen) == set(checkpoint)
     for key, value in checkpoint.items():

@@ -36,7 +36,8 @@ from molgraphpt.models.pretrained import graph_encoder_config
 from molgraphpt.models.serialization import load_encoder_weights
 from molgraphpt.objectives.supervised import PropertyPrediction, PropertyPredictionConfig
 from molgraphpt.provenance import git_revision, versions
-from molgraphpt.training.loop import train
+from molgraphpt.training.config import TrainConfig
+from molgraphpt.training.loop import TrainResult, train
 
 logger = logging.getLogger(__name__)
 
@@ -117,21 +118,19 @@ def _metric_stats(values: list[float]) -> dict[str, float]:
 def finetune_seed(
     cfg: FinetuneConfig, dataset: MoleculeDataset, seed: int, run_dir: Path, *, resume: bool
 ) -> dict[str, Any]:
-    """Fine-tune one seed; returns ``{"seed", "valid", "test", "best_epoch", ...}``."""
+    """Fine-tune one seed; returns ``{"seed", "valid", "test", "best_epoch", ...}``.
+
+    Composes: model (:func:`build_model`), objective (:class:`PropertyPrediction`, regression
+    targets standardised on the training split), loaders, the strategy's phases through
+    :func:`~molgraphpt.training.loop.train`, then the best model saved to ``run_dir/model``
+    and scored on the validation and test splits.
+    """
     train_cfg = replace(cfg.train, seed=seed)
-    device = torch.device(
-        "cuda"
-        if train_cfg.device == "auto" and torch.cuda.is_available()
-        else ("cpu" if train_cfg.device == "auto" else train_cfg.device)
-    )
+    device = _device(train_cfg.device)
     split = dataset.split
     torch.manual_seed(seed)
     model = build_model(cfg, dataset)
-    mean = std = None
-    if dataset.task_type == "regression" and cfg.standardize_targets:
-        train_y = dataset.labels[split.train]
-        mean = torch.from_numpy(np.nanmean(train_y, axis=0)).float()
-        std = torch.from_numpy(np.nanstd(train_y, axis=0)).float().clamp(min=1e-6)
+    mean, std = _target_scaling(cfg, dataset)
     task = PropertyPrediction(model, PropertyPredictionConfig(dataset.task_type), mean, std)
     loaders = {
         part: GraphLoader(
@@ -150,51 +149,14 @@ def finetune_seed(
     metric = dataset.metric
 
     def evaluate(t: torch.nn.Module) -> dict[str, float]:
-        out = {}
-        for part, loader in loaders.items():
-            out[f"{part}/{metric}"] = score(dataset, loader.indices, predict(t, loader, device))[
-                metric
-            ]
-        return out
+        return {
+            f"{part}/{metric}": score(dataset, loader.indices, predict(t, loader, device))[metric]
+            for part, loader in loaders.items()
+        }
 
-    strategy = cfg.strategy
-    enc_lr = strategy.encoder_lr or train_cfg.lr
-    head_lr = strategy.head_lr or train_cfg.lr
-    mode = "max" if HIGHER_IS_BETTER[metric] else "min"
-    phases: list[tuple[str, Any]] = []
-    if strategy.mode == "linear_probe":
-        phases.append(("probe", train_cfg))
-    elif strategy.mode == "lp_ft":
-        phases += [
-            ("probe", replace(train_cfg, epochs=strategy.lp_epochs, max_steps=None)),
-            ("full", train_cfg),
-        ]
-    else:
-        phases.append(("full", train_cfg))
-    result = None
-    for phase, phase_cfg in phases:
-        if phase == "probe":
-            model.freeze_encoder(True)
-        elif strategy.mode == "freeze_layers":
-            model.freeze_first_layers(strategy.freeze_layers)
-        else:
-            model.freeze_encoder(False)
-        groups = model.parameter_groups(enc_lr, head_lr, phase_cfg.weight_decay)
-        result = train(
-            task,
-            train_loader,
-            phase_cfg,
-            run_dir=run_dir / phase if len(phases) > 1 else run_dir,
-            evaluate=evaluate,
-            select=f"valid/{metric}",
-            mode=mode,
-            resume=resume,
-            param_groups=groups,
-        )
-    assert result is not None
-    model_dir = run_dir / "model"
+    result = _train_phases(cfg, train_cfg, task, train_loader, evaluate, metric, run_dir, resume)
     model.save_pretrained(
-        model_dir,
+        run_dir / "model",
         meta={
             "dataset": dataset.name,
             "seed": seed,
@@ -215,6 +177,74 @@ def finetune_seed(
         out[part] = score(dataset, loader.indices, predict(task, loader, device))
     write_json_atomic(run_dir / "result.json", out)
     return out
+
+
+def _device(name: str) -> torch.device:
+    """``auto``: CUDA when available, else the CPU; otherwise the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _target_scaling(
+    cfg: FinetuneConfig, dataset: MoleculeDataset
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Per-task mean and std ``[num_tasks]`` of the training targets (regression), else None."""
+    if dataset.task_type != "regression" or not cfg.standardize_targets:
+        return None, None
+    train_y = dataset.labels[dataset.split.train]
+    mean = torch.from_numpy(np.nanmean(train_y, axis=0)).float()
+    std = torch.from_numpy(np.nanstd(train_y, axis=0)).float().clamp(min=1e-6)
+    return mean, std
+
+
+def _phases(cfg: FinetuneConfig, train_cfg: TrainConfig) -> list[tuple[str, TrainConfig]]:
+    """``[(phase, loop config)]`` of the strategy: ``probe`` and/or ``full``."""
+    strategy = cfg.strategy
+    if strategy.mode == "linear_probe":
+        return [("probe", train_cfg)]
+    if strategy.mode == "lp_ft":
+        probe = replace(train_cfg, epochs=strategy.lp_epochs, max_steps=None)
+        return [("probe", probe), ("full", train_cfg)]
+    return [("full", train_cfg)]
+
+
+def _train_phases(
+    cfg: FinetuneConfig,
+    train_cfg: TrainConfig,
+    task: PropertyPrediction,
+    train_loader: GraphLoader,
+    evaluate: Any,
+    metric: str,
+    run_dir: Path,
+    resume: bool,
+) -> TrainResult:
+    """Run the strategy's phases (freezing as each needs); the last phase's result."""
+    strategy, model = cfg.strategy, task.model
+    enc_lr = strategy.encoder_lr or train_cfg.lr
+    head_lr = strategy.head_lr or train_cfg.lr
+    phases = _phases(cfg, train_cfg)
+    result = None
+    for phase, phase_cfg in phases:
+        if phase == "probe":
+            model.freeze_encoder(True)
+        elif strategy.mode == "freeze_layers":
+            model.freeze_first_layers(strategy.freeze_layers)
+        else:
+            model.freeze_encoder(False)
+        result = train(
+            task,
+            train_loader,
+            phase_cfg,
+            run_dir=run_dir / phase if len(phases) > 1 else run_dir,
+            evaluate=evaluate,
+            select=f"valid/{metric}",
+            mode="max" if HIGHER_IS_BETTER[metric] else "min",
+            resume=resume,
+            param_groups=model.parameter_groups(enc_lr, head_lr, phase_cfg.weight_decay),
+        )
+    assert result is not None  # there is always at least one phase
+    return result
 
 
 def _epochs_run(result: Any) -> int | None:
