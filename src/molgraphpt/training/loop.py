@@ -22,7 +22,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from molgraphpt.data.batch import MolTextBatch
-from molgraphpt.errors import ConfigError, DataFormatError, UnknownNameError
+from molgraphpt.errors import CheckpointError, ConfigError, DataFormatError, UnknownNameError
+from molgraphpt.models.serialization import state_mismatches
 from molgraphpt.objectives.base import TaskOutput
 from molgraphpt.seed import seed_everything
 from molgraphpt.training import optim
@@ -324,7 +325,7 @@ def _resume_from(
 ) -> _State:
     """Load the training state of ``ckpt_path`` into ``task``, ``opt``, ``window`` and the RNGs."""
     ckpt = load_training_state(ckpt_path)
-    task.load_state_dict(ckpt["model"])
+    _load_task_state(task, ckpt["model"], ckpt_path)
     opt.optimizer.load_state_dict(ckpt["optimizer"])
     opt.scheduler.load_state_dict(ckpt["scheduler"])
     opt.scaler.load_state_dict(ckpt["scaler"] or {})
@@ -339,6 +340,30 @@ def _resume_from(
         logger.warning("resuming with changed %s: resume may not be exact", changed)
     logger.info("resumed from %s at step %d (epoch %d)", ckpt_path, state.step, state.epoch)
     return state
+
+
+def _load_task_state(task: nn.Module, state: dict[str, Tensor], ckpt_path: Path) -> None:
+    """``task.load_state_dict(state)``, or a :class:`CheckpointError` that says why it cannot.
+
+    Training states written before the architecture step name the graph encoder of a property
+    model ``model.encoder.*`` (now ``model.graph_encoder.*``) and of a molecule–text model
+    ``...graph.*``: they cannot be resumed by this version.
+    """
+    problems = state_mismatches(task.state_dict(), state)
+    if not problems:
+        task.load_state_dict(state)
+        return
+    old_layout = any(".encoder." in k or ".graph." in k for k in state) and not any(
+        "graph_encoder." in k for k in state
+    )
+    why = (
+        "it was written by a molgraphpt before the checkpoint format 2 renamed the graph "
+        "encoder to graph_encoder.*; rerun without --resume (or finish it with the version "
+        "that started it)"
+        if old_layout
+        else "was the run started with another model config?"
+    )
+    raise CheckpointError(f"cannot resume from {ckpt_path}: {problems}; {why}")
 
 
 def _setup(

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from molgraphpt.data.batch import MolTextBatch
-from molgraphpt.errors import ConfigError, UnknownNameError
+from molgraphpt.errors import CheckpointError, ConfigError, UnknownNameError
 from molgraphpt.objectives.base import PretrainTask, TaskOutput
 from molgraphpt.seed import derive_generator
 from molgraphpt.training import BatchSource, TrainConfig, load_training_state, train
@@ -301,3 +301,16 @@ def test_head_lr_needs_a_head(tmp_path):
         make_task(), TensorSource(*make_data(), 8), cfg, run_dir=tmp_path, head_prefixes=["net.4"]
     )
     assert out.final_step == 1
+
+
+def test_resume_from_a_state_of_the_old_layout_says_why(tmp_path):
+    """A training state naming the graph encoder ``model.encoder.*`` (format 1) is refused."""
+    cfg = TrainConfig(epochs=1, save_every=2, **FAST)
+    data = TensorSource(*make_data(), batch_size=8)
+    train(make_task(), data, cfg, run_dir=tmp_path)
+    path = tmp_path / "checkpoints" / "last.pt"
+    state = torch.load(path, weights_only=False)
+    state["model"] = {f"model.encoder.{k}": v for k, v in state["model"].items()}
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=r"unexpected keys.*model\.encoder.*graph_encoder"):
+        train(make_task(), data, cfg, run_dir=tmp_path, resume=True)
