@@ -89,6 +89,37 @@ class _Vocabulary:
         return np.frombuffer(b"".join(self.rows), dtype=np.uint8).reshape(-1, self.num_cols)
 
 
+def check_replaceable_store(directory: Path) -> None:
+    """Refuse to replace ``directory`` unless it is absent, empty, or a graph store.
+
+    A store is replaced as a whole when it is rebuilt; anything else there (a user's files, a
+    typo'd ``--out``) is never deleted.
+
+    Raises:
+        CacheError: ``directory`` is a file, or a non-empty folder that is not a graph store.
+    """
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise CacheError(
+            f"cannot write a graph store to {directory}: it is a file; choose another --out"
+        )
+    entries = sorted(p.name for p in directory.iterdir())
+    if not entries:
+        return
+    try:
+        meta = json.loads((directory / "meta.json").read_text())
+    except (OSError, ValueError):
+        meta = None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise CacheError(
+            f"refusing to write a graph store to {directory}: it is a non-empty folder that is "
+            f"not a graph store (it holds {shown}); nothing was deleted. Choose an empty or new "
+            "--out folder"
+        )
+
+
 class GraphStoreWriter:
     """Streams featurized chunks into a new store directory.
 
@@ -104,6 +135,7 @@ class GraphStoreWriter:
 
     def __init__(self, directory: str | Path, *, num_tasks: int = 0, with_smiles: bool = True):
         self.directory = Path(directory)
+        check_replaceable_store(self.directory)  # before any work: never delete user files
         self.tmp = self.directory.with_name(f"{self.directory.name}.tmp-{os.getpid()}")
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
@@ -218,6 +250,7 @@ class GraphStoreWriter:
             **(meta or {}),
         }
         (self.tmp / "meta.json").write_text(json.dumps(info, indent=2))
+        check_replaceable_store(self.directory)  # it may have appeared while we worked
         if self.directory.exists():
             shutil.rmtree(self.directory)
         os.replace(self.tmp, self.directory)
