@@ -437,7 +437,7 @@ def main() -> None:
         for f in fractions
         for obj in objectives
     ]
-    from molgraphpt.recipes.pretrain import corpus_from_config
+    from molgraphpt.data.corpus import load_corpus_from_config as corpus_from_config
 
     built = set()
     for job in pre_jobs:  # build each corpus store once, before the workers open it

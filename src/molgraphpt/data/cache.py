@@ -100,38 +100,10 @@ def build_store(
     start = time.perf_counter()
     report = BuildReport()
     writer = GraphStoreWriter(directory, num_tasks=num_tasks)
+    options = _FeaturizeOptions(workers, on_invalid, unsanitizable, source, progress)
     try:
         for chunk in chunks:
-            try:
-                feats = featurize_smiles(
-                    chunk.smiles,
-                    workers=workers,
-                    on_invalid=on_invalid,
-                    unsanitizable=unsanitizable,
-                    source=source,
-                    progress=progress,
-                )
-            except InvalidSmilesError as err:
-                # Positions inside the chunk -> rows of the source file.
-                row = int(chunk.rows[err.row]) if err.row is not None else None
-                raise err.at(row=row, source=source) from None
-            kept = np.asarray(feats.rows, dtype=np.int64)
-            writer.append(
-                feats.atom_feats,
-                feats.bond_atoms,
-                feats.bond_feats,
-                feats.num_atoms,
-                feats.num_bonds,
-                chunk.rows[kept],
-                labels=chunk.labels[kept] if num_tasks else None,
-                smiles=[chunk.smiles[i].strip() for i in kept],
-            )
-            report.num_rows += len(chunk.rows)
-            report.num_invalid += len(feats.invalid_rows)
-            report.num_partial += len(feats.partial_rows)
-            for row, smi, reason in feats.invalid_examples:
-                if len(report.invalid_examples) < 10:
-                    report.invalid_examples.append((int(chunk.rows[row]), smi, reason))
+            _append_chunk(writer, chunk, report, num_tasks, options)
         report.num_molecules = writer.num_molecules
         report.seconds = time.perf_counter() - start
         info = {
@@ -147,6 +119,74 @@ def build_store(
     except BaseException:
         writer.abort()
         raise
+    _log_report(report, source)
+    return store, report
+
+
+@dataclass(frozen=True)
+class _FeaturizeOptions:
+    """The :func:`~molgraphpt.chem.parallel.featurize_smiles` options of one store build."""
+
+    workers: int
+    on_invalid: Literal["raise", "skip"]
+    unsanitizable: Literal["partial", "invalid"]
+    source: str | None
+    progress: bool
+
+
+def _append_chunk(
+    writer: GraphStoreWriter,
+    chunk: Chunk,
+    report: BuildReport,
+    num_tasks: int,
+    options: _FeaturizeOptions,
+) -> None:
+    """Featurize one chunk, append its valid molecules to ``writer`` and count into ``report``.
+
+    Args:
+        writer: The store being written.
+        chunk: Rows of the source.
+        report: Counts so far (updated).
+        num_tasks: Label columns per row (0: the chunk's labels are ignored).
+        options: Featurization options (``source`` names the file in errors).
+
+    Raises:
+        InvalidSmilesError: With ``on_invalid="raise"``, naming the source row.
+    """
+    try:
+        feats = featurize_smiles(
+            chunk.smiles,
+            workers=options.workers,
+            on_invalid=options.on_invalid,
+            unsanitizable=options.unsanitizable,
+            source=options.source,
+            progress=options.progress,
+        )
+    except InvalidSmilesError as err:
+        # Positions inside the chunk -> rows of the source file.
+        row = int(chunk.rows[err.row]) if err.row is not None else None
+        raise err.at(row=row, source=options.source) from None
+    kept = np.asarray(feats.rows, dtype=np.int64)
+    writer.append(
+        feats.atom_feats,
+        feats.bond_atoms,
+        feats.bond_feats,
+        feats.num_atoms,
+        feats.num_bonds,
+        chunk.rows[kept],
+        labels=chunk.labels[kept] if num_tasks else None,
+        smiles=[chunk.smiles[i].strip() for i in kept],
+    )
+    report.num_rows += len(chunk.rows)
+    report.num_invalid += len(feats.invalid_rows)
+    report.num_partial += len(feats.partial_rows)
+    for row, smi, reason in feats.invalid_examples:
+        if len(report.invalid_examples) < 10:
+            report.invalid_examples.append((int(chunk.rows[row]), smi, reason))
+
+
+def _log_report(report: BuildReport, source: str | None) -> None:
+    """Warn about skipped invalid SMILES; note partially sanitized molecules."""
     if report.num_invalid:
         logger.warning(
             "skipped %d of %d rows with invalid SMILES in %s (e.g. row %d: %r)",
@@ -161,7 +201,6 @@ def build_store(
             report.num_partial,
             source,
         )
-    return store, report
 
 
 def cached_store(

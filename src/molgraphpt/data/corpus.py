@@ -38,12 +38,21 @@ import numpy as np
 
 from molgraphpt.chem.smiles import canonical_smiles, check_policy
 from molgraphpt.data.cache import Chunk, cached_store, file_sha256
+from molgraphpt.data.config import CorpusConfig
 from molgraphpt.data.store import GraphStore
 from molgraphpt.data.tables import iter_chunks, sniff_format
 from molgraphpt.errors import ConfigError, DataFormatError, InvalidSmilesError
 from molgraphpt.seed import derive_seed
 
-__all__ = ["Corpus", "expand_sources", "holdout_split", "load_corpus", "select_subset"]
+__all__ = [
+    "Corpus",
+    "check_build_options",
+    "expand_sources",
+    "holdout_split",
+    "load_corpus",
+    "load_corpus_from_config",
+    "select_subset",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -331,6 +340,21 @@ def _corpus_chunks(
     state.current = None
 
 
+def check_build_options(
+    on_invalid: str, unsanitizable: str, workers: object, *, prefix: str = ""
+) -> None:
+    """Check the featurization options of a store build; ``prefix`` starts the config keys.
+
+    Raises:
+        ConfigError: ``on_invalid``, ``unsanitizable`` or ``workers`` is out of range.
+    """
+    if on_invalid not in ("raise", "skip"):
+        raise ConfigError(f"{prefix}on_invalid", on_invalid, expected="'raise' or 'skip'")
+    check_policy(unsanitizable)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ConfigError(f"{prefix}workers", workers, expected="an integer >= 0 (0 = all cores)")
+
+
 def load_corpus(
     paths: Sequence[str | os.PathLike[str]],
     *,
@@ -374,48 +398,22 @@ def load_corpus(
     """
     if not paths:
         raise ConfigError("data.paths", list(paths), expected="at least one SMILES file or folder")
-    if on_invalid not in ("raise", "skip"):
-        raise ConfigError("data.on_invalid", on_invalid, expected="'raise' or 'skip'")
-    check_policy(unsanitizable)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ConfigError("data.workers", workers, expected="an integer >= 0 (0 = all cores)")
-    files, exclude_files = expand_sources(paths), expand_sources(exclude)
-    overlap = {p.resolve() for p in files} & {p.resolve() for p in exclude_files}
-    if overlap:
-        raise ConfigError(
-            "data.exclude", sorted(map(str, overlap)), expected="files that are not also sources"
-        )
+    check_build_options(on_invalid, unsanitizable, workers, prefix="data.")
+    files, exclude_files = _source_and_exclusion_files(paths, exclude)
     sources = [{"path": str(p), "sha256": file_sha256(p)} for p in files]
     excl = [{"path": str(p), "sha256": file_sha256(p)} for p in exclude_files]
-    key = {
-        "kind": "corpus",
-        "corpus_version": CORPUS_VERSION,
-        "sources": [s["sha256"] for s in sources],
-        "smiles_col": smiles_col,
-        "exclude": sorted({e["sha256"] for e in excl}),
-        "on_invalid": on_invalid,
-        "unsanitizable": unsanitizable,
-    }
-    # The generator fills these dicts while the store is built; build_store writes them into
-    # meta.json after the last chunk (cached_store copies the outer dict only).
-    state = BuildState(
-        {"sources": [dict(s) for s in sources], "exclusion": {"files": [dict(e) for e in excl]}}
-    )
-    hasher = _Hasher(workers, unsanitizable)
     started = time.perf_counter()
-    store = build_excluding(
-        "corpus",
-        key,
-        _corpus_chunks(files, smiles_col, exclude_files, hasher, state),
-        state,
-        hasher,
+    store = _build_corpus_store(
+        files,
+        exclude_files,
+        sources,
+        excl,
+        smiles_col=smiles_col,
         cache_dir=cache_dir,
         workers=workers,
         on_invalid=on_invalid,
         unsanitizable=unsanitizable,
-        source=f"corpus of {len(files)} file(s)",
         progress=progress,
-        meta={"corpus": state.meta},
     )
     info = _corpus_info(store, sources, excl)
     indices = select_subset(
@@ -432,6 +430,98 @@ def load_corpus(
         len(indices),
     )
     return Corpus(store=store, indices=indices, info=info)
+
+
+def load_corpus_from_config(cfg: CorpusConfig, *, progress: bool = False) -> Corpus:
+    """Load the corpus ``cfg`` describes (relative paths resolved against ``cfg.root()``).
+
+    Args:
+        cfg: The corpus section of a pretraining config (``cfg.paths``, not ``cfg.pairs``).
+        progress: Show featurization progress bars.
+
+    Raises:
+        ConfigError, FileNotFoundError, InvalidSmilesError: As :func:`load_corpus`.
+    """
+    return load_corpus(
+        [cfg.resolve(p) for p in cfg.paths],
+        smiles_col=cfg.smiles_col,
+        exclude=[cfg.resolve(p) for p in cfg.exclude],
+        max_molecules=cfg.max_molecules,
+        fraction=cfg.fraction,
+        subset_seed=cfg.subset_seed,
+        cache_dir=cfg.cache_dir,
+        workers=cfg.workers,
+        on_invalid=cfg.on_invalid,
+        unsanitizable=cfg.unsanitizable,
+        progress=progress,
+    )
+
+
+def _source_and_exclusion_files(
+    paths: Sequence[str | os.PathLike[str]], exclude: Sequence[str | os.PathLike[str]]
+) -> tuple[list[Path], list[Path]]:
+    """The data files of ``paths`` and of ``exclude`` (see :func:`expand_sources`), disjoint.
+
+    Raises:
+        ConfigError: A file is both a source and an exclusion file.
+        FileNotFoundError, DataFormatError: As :func:`expand_sources`.
+    """
+    files, exclude_files = expand_sources(paths), expand_sources(exclude)
+    overlap = {p.resolve() for p in files} & {p.resolve() for p in exclude_files}
+    if overlap:
+        raise ConfigError(
+            "data.exclude", sorted(map(str, overlap)), expected="files that are not also sources"
+        )
+    return files, exclude_files
+
+
+def _build_corpus_store(
+    files: list[Path],
+    exclude_files: list[Path],
+    sources: list[dict[str, Any]],
+    excl: list[dict[str, Any]],
+    *,
+    smiles_col: str | None,
+    cache_dir: str | os.PathLike[str] | None,
+    workers: int,
+    on_invalid: Literal["raise", "skip"],
+    unsanitizable: Literal["partial", "invalid"],
+    progress: bool,
+) -> GraphStore:
+    """The cached corpus store of ``files`` minus ``exclude_files`` (built when absent).
+
+    ``sources`` / ``excl`` are the ``{path, sha256}`` entries of ``files`` / ``exclude_files``;
+    their hashes and the options that change the content make the cache key.
+    """
+    key = {
+        "kind": "corpus",
+        "corpus_version": CORPUS_VERSION,
+        "sources": [s["sha256"] for s in sources],
+        "smiles_col": smiles_col,
+        "exclude": sorted({e["sha256"] for e in excl}),
+        "on_invalid": on_invalid,
+        "unsanitizable": unsanitizable,
+    }
+    # The generator fills these dicts while the store is built; build_store writes them into
+    # meta.json after the last chunk (cached_store copies the outer dict only).
+    state = BuildState(
+        {"sources": [dict(s) for s in sources], "exclusion": {"files": [dict(e) for e in excl]}}
+    )
+    hasher = _Hasher(workers, unsanitizable)
+    return build_excluding(
+        "corpus",
+        key,
+        _corpus_chunks(files, smiles_col, exclude_files, hasher, state),
+        state,
+        hasher,
+        cache_dir=cache_dir,
+        workers=workers,
+        on_invalid=on_invalid,
+        unsanitizable=unsanitizable,
+        source=f"corpus of {len(files)} file(s)",
+        progress=progress,
+        meta={"corpus": state.meta},
+    )
 
 
 def _corpus_info(

@@ -15,7 +15,10 @@ Where data comes from, for a name like ``"bbbp"`` or ``"ogbg-molbbbp"``:
 * ``"embedded"`` — BBBP with its OGB scaffold split, shipped inside the package (works offline).
 * a path to a CSV/TSV file — a user dataset; give ``smiles_col``, ``targets`` and ``task_type``.
 
-The data root is the ``data_root`` argument, else ``$MOLGRAPHPT_DATA``, else ``./data``.
+The data root is the ``data_root`` argument, else ``$MOLGRAPHPT_DATA``, else ``./data``
+(:func:`~molgraphpt.data.config.data_root`). :func:`dataset_kind` decides which of these a name
+is; :func:`load_dataset_from_config` loads the dataset of a
+:class:`~molgraphpt.data.config.DataConfig`.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import numpy as np
 
 from molgraphpt.chem.splits import SplitIndices, make_split
 from molgraphpt.data.cache import cached_store, file_sha256
+from molgraphpt.data.config import DataConfig, data_root
 from molgraphpt.data.store import GraphStore
 from molgraphpt.data.tables import guess_smiles_column, iter_chunks, read_header
 from molgraphpt.errors import ConfigError, DataFormatError, UnknownNameError
@@ -42,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 TaskType = Literal["classification", "regression"]
 Metric = Literal["roc_auc", "ap", "rmse", "mae"]
+#: What a dataset name stands for (see :func:`dataset_kind`).
+DatasetKind = Literal["embedded", "ogb", "moleculenet", "ogb_folder", "table"]
+#: The kinds that come with OGB's official split files (no computed split).
+OGB_KINDS: tuple[DatasetKind, ...] = ("embedded", "ogb", "ogb_folder")
 
 OGB_URL = "http://snap.stanford.edu/ogb/data/graphproppred/csv_mol_download/{name}.zip"
 DEEPCHEM_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/{file}"
@@ -198,13 +206,6 @@ class MoleculeDataset:
 
     def __len__(self) -> int:
         return len(self.store)
-
-
-def data_root(root: str | Path | None = None) -> Path:
-    """The data root: argument, else ``$MOLGRAPHPT_DATA``, else ``./data``."""
-    if root is not None:
-        return Path(root)
-    return Path(os.environ.get("MOLGRAPHPT_DATA", "data"))
 
 
 def _download(url: str, target: Path) -> None:
@@ -482,6 +483,34 @@ def embedded_dataset_dir() -> Path:
     return Path(str(resources.files("molgraphpt.resources") / "bbbp"))
 
 
+def dataset_kind(name: str) -> DatasetKind:
+    """What the dataset ``name`` stands for; the one place a name is resolved.
+
+    In this order: ``"embedded"`` (the shipped BBBP); ``"ogb"`` for ``"ogbg-mol<x>"`` (an OGB raw
+    folder under the data root); ``"moleculenet"`` for a MoleculeNet name (any case); for an
+    existing path, ``"ogb_folder"`` when it holds ``mapping/mol.csv.gz``, else ``"table"`` (a
+    user CSV/TSV file).
+
+    Raises:
+        UnknownNameError: ``name`` is none of these and no such path exists.
+    """
+    if name == "embedded":
+        return "embedded"
+    if name.startswith("ogbg-mol"):
+        return "ogb"
+    if name.lower() in MOLECULENET:
+        return "moleculenet"
+    path = Path(name)
+    if path.exists():
+        return "ogb_folder" if (path / "mapping" / "mol.csv.gz").exists() else "table"
+    raise UnknownNameError(
+        "dataset",
+        name,
+        choices=["embedded", *MOLECULENET, *(f"ogbg-mol{s}" for s in MOLECULENET)],
+        hint="or give the path of a CSV file or an OGB raw folder",
+    )
+
+
 def load_dataset(
     name: str,
     *,
@@ -490,7 +519,7 @@ def load_dataset(
     cache_dir: str | Path | None = None,
     **kwargs: Any,
 ) -> MoleculeDataset:
-    """Load a dataset by name or path (see the module docstring for the resolution rules).
+    """Load a dataset by name or path (see :func:`dataset_kind` for the resolution rules).
 
     Args:
         name: ``"embedded"``, ``"ogbg-mol<x>"``, a MoleculeNet name, or a CSV path.
@@ -498,26 +527,52 @@ def load_dataset(
         download: Fetch the official files when they are not found locally.
         cache_dir: Feature cache root.
         **kwargs: Passed to the loader (featurization options, ``split``, ``smiles_col``...).
+
+    Raises:
+        UnknownNameError: ``name`` is no known dataset and no existing path.
     """
-    if name == "embedded":
+    kind = dataset_kind(name)
+    if kind == "embedded":
         return load_ogb_folder(
             embedded_dataset_dir(), name="ogbg-molbbbp", cache_dir=cache_dir, **kwargs
         )
-    if name.startswith("ogbg-mol"):
+    if kind == "ogb":
         folder = find_ogb_folder(name, data_root(data_root_dir), download=download)
         return load_ogb_folder(folder, name=name, cache_dir=cache_dir, **kwargs)
-    if name.lower() in MOLECULENET:
+    if kind == "moleculenet":
         return load_moleculenet(
             name, data_root_dir=data_root_dir, download=download, cache_dir=cache_dir, **kwargs
         )
-    path = Path(name)
-    if path.exists():
-        if (path / "mapping" / "mol.csv.gz").exists():
-            return load_ogb_folder(path, cache_dir=cache_dir, **kwargs)
-        return load_csv(path, cache_dir=cache_dir, **kwargs)
-    raise UnknownNameError(
-        "dataset",
-        name,
-        choices=["embedded", *MOLECULENET, *(f"ogbg-mol{s}" for s in MOLECULENET)],
-        hint="or give the path of a CSV file or an OGB raw folder",
+    if kind == "ogb_folder":
+        return load_ogb_folder(Path(name), cache_dir=cache_dir, **kwargs)
+    return load_csv(Path(name), cache_dir=cache_dir, **kwargs)
+
+
+def load_dataset_from_config(cfg: DataConfig) -> MoleculeDataset:
+    """Load (featurizing through the cache if needed) the dataset ``cfg`` names.
+
+    Featurization options always apply; the split options (``split``, ``split_seed``,
+    ``frac``) only to datasets without official split files (MoleculeNet names and user files),
+    and the column options (``smiles_col``, ``targets``, ``task_type``) only to user files.
+
+    Raises:
+        UnknownNameError: ``cfg.dataset`` is no known dataset and no existing path.
+        FileNotFoundError: The dataset's files are not under the data root (and not downloaded).
+    """
+    kind = dataset_kind(cfg.dataset)
+    kwargs: dict[str, Any] = {
+        "workers": cfg.workers,
+        "on_invalid": cfg.on_invalid,
+        "unsanitizable": cfg.unsanitizable,
+    }
+    if kind not in OGB_KINDS:  # OGB datasets come with their official split files
+        kwargs.update(split=cfg.split, split_seed=cfg.split_seed, frac=cfg.frac)
+    if kind == "table":
+        kwargs.update(smiles_col=cfg.smiles_col, targets=cfg.targets, task_type=cfg.task_type)
+    return load_dataset(
+        cfg.dataset,
+        data_root_dir=cfg.data_root,
+        download=cfg.download,
+        cache_dir=cfg.cache_dir,
+        **kwargs,
     )

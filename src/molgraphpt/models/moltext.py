@@ -80,29 +80,50 @@ class MolTextConfig:
             raise ConfigError("model.graph", self.graph, expected="a GraphEncoderConfig")
         if not isinstance(self.text, TextEncoderConfig):
             raise ConfigError("model.text", self.text, expected="a TextEncoderConfig")
-        if not _is_int(self.proj_dim) or self.proj_dim < 1:
-            raise ConfigError("model.proj_dim", self.proj_dim, expected="an integer >= 1")
-        if self.projection not in PROJECTIONS:
-            raise ConfigError(
-                "model.projection", self.projection, expected=f"one of {', '.join(PROJECTIONS)}"
-            )
-        temperature = self.temperature
-        if (
-            not isinstance(temperature, (int, float))
-            or isinstance(temperature, bool)
-            or not 0.01 <= temperature < math.inf
-        ):
-            raise ConfigError(
-                "model.temperature",
-                temperature,
-                expected="a float >= 0.01 (the logit scale is clamped to 100)",
-            )
+        check_projection_options(
+            "model",
+            proj_dim=self.proj_dim,
+            projection=self.projection,
+            temperature=self.temperature,
+        )
         if not _is_int(self.smiles_vocab_size) or self.smiles_vocab_size < 0:
             raise ConfigError(
                 "model.smiles_vocab_size",
                 self.smiles_vocab_size,
                 expected="an integer >= 0 (0: no SMILES embedding table)",
             )
+
+
+def check_projection_options(
+    prefix: str, *, proj_dim: object, projection: object, temperature: object
+) -> None:
+    """Check the shared-space options; one rule for ``MolTextConfig`` and ``moltext:`` configs.
+
+    Args:
+        prefix: Config section named in errors (``"model"`` or ``"moltext"``).
+        proj_dim: Shared embedding width, an integer >= 1.
+        projection: One of :data:`PROJECTIONS`.
+        temperature: Initial temperature, at least 0.01 (the logit scale is clamped to 100).
+
+    Raises:
+        ConfigError: A value is out of range; the message names ``prefix.key``.
+    """
+    if not _is_int(proj_dim) or proj_dim < 1:  # type: ignore[operator]
+        raise ConfigError(f"{prefix}.proj_dim", proj_dim, expected="an integer >= 1")
+    if projection not in PROJECTIONS:
+        raise ConfigError(
+            f"{prefix}.projection", projection, expected=f"one of {', '.join(PROJECTIONS)}"
+        )
+    if (
+        not isinstance(temperature, (int, float))
+        or isinstance(temperature, bool)
+        or not 0.01 <= temperature < math.inf
+    ):
+        raise ConfigError(
+            f"{prefix}.temperature",
+            temperature,
+            expected="a float >= 0.01 (the logit scale is clamped to 100)",
+        )
 
 
 def _is_int(value: object) -> bool:

@@ -23,7 +23,7 @@ import torch
 from molgraphpt._io import write_json_atomic
 from molgraphpt.config.loading import save_config, to_dict
 from molgraphpt.config.schema import FinetuneConfig
-from molgraphpt.data.datasets import MOLECULENET, MoleculeDataset, load_dataset
+from molgraphpt.data.datasets import MoleculeDataset, load_dataset_from_config
 from molgraphpt.data.loader import GraphLoader
 from molgraphpt.evaluation.metrics import (
     HIGHER_IS_BETTER,
@@ -40,25 +40,6 @@ from molgraphpt.training.config import TrainConfig
 from molgraphpt.training.loop import TrainResult, train
 
 logger = logging.getLogger(__name__)
-
-
-def dataset_from_config(cfg: FinetuneConfig) -> MoleculeDataset:
-    """Load (featurizing through the cache if needed) the dataset ``cfg.data`` names."""
-    d = cfg.data
-    kwargs: dict[str, Any] = {
-        "workers": d.workers,
-        "on_invalid": d.on_invalid,
-        "unsanitizable": d.unsanitizable,
-    }
-    name = d.dataset
-    is_ogb = name == "embedded" or name.startswith("ogbg-") or (Path(name) / "mapping").is_dir()
-    if not is_ogb:  # OGB datasets come with their official split files
-        kwargs.update(split=d.split, split_seed=d.split_seed, frac=d.frac)
-    if not is_ogb and name.lower() not in MOLECULENET:  # a user file
-        kwargs.update(smiles_col=d.smiles_col, targets=d.targets, task_type=d.task_type)
-    return load_dataset(
-        name, data_root_dir=d.data_root, download=d.download, cache_dir=d.cache_dir, **kwargs
-    )
 
 
 @torch.no_grad()
@@ -259,7 +240,7 @@ def run_finetune(cfg: FinetuneConfig, *, resume: bool = False) -> dict[str, Any]
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
-    dataset = dataset_from_config(cfg)
+    dataset = load_dataset_from_config(cfg.data)
     logger.info(
         "%s: %d molecules, %d tasks (%s, %s), split %s = %s",
         dataset.name,

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from molgraphpt.data.config import PairSourceConfig
 from molgraphpt.data.text import PairTable, load_pairs
 from molgraphpt.embed import encode_smiles
 from molgraphpt.errors import CheckpointError, DataFormatError, MolGraphPTError, ShapeError
@@ -198,12 +199,9 @@ def _valid_pairs(
 def _read_pairs(
     path: Path, *, smiles_col: str | None, text_col: str | None, fmt: str | None
 ) -> PairTable:
-    spec = {
-        "path": str(path),
-        "format": fmt or "auto",
-        "smiles_col": smiles_col,
-        "text_col": text_col,
-    }
+    spec = PairSourceConfig(
+        str(path), format=fmt or "auto", smiles_col=smiles_col, text_col=text_col
+    )
     try:
         return load_pairs(spec)
     except (MolGraphPTError, FileNotFoundError):

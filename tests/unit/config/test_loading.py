@@ -424,3 +424,19 @@ def test_to_dict_needs_instance() -> None:
     with pytest.raises(TypeError):
         to_dict(ExpCfg)
     assert dataclasses.is_dataclass(ExpCfg())
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("moltext.temperature=0.001", "moltext.temperature"),  # MolTextConfig's bound (>= 0.01)
+        ("moltext.proj_dim=0", "moltext.proj_dim"),
+        ("moltext.projection=deep", "moltext.projection"),
+    ],
+)
+def test_moltext_options_follow_the_model_rule_when_the_config_is_read(override, key):
+    """Checked when the YAML is read, naming the key the user wrote (not model.temperature)."""
+    from molgraphpt.config.schema import load_pretrain_config
+
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_pretrain_config(None, [override])

@@ -14,6 +14,7 @@ import torch
 from molgraphpt.chem.smiles import canonical_smiles
 from molgraphpt.chem.smiles_tokenizer import SmilesTokenizer
 from molgraphpt.data.batch import TextInputs
+from molgraphpt.data.config import PairSourceConfig
 from molgraphpt.data.text import (
     DEFAULT_TEMPLATES,
     PairLoader,
@@ -219,7 +220,7 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dataset(cache):
-    return load_pair_dataset([CHEBI, {"path": LPM, "format": "auto"}], cache_dir=cache)
+    return load_pair_dataset([CHEBI, PairSourceConfig(str(LPM), format="auto")], cache_dir=cache)
 
 
 def test_dataset_counts_alignment_and_sources(dataset):
@@ -258,7 +259,7 @@ def test_exclusion_by_canonical_smiles(cache):
     for k, row in enumerate(ds.store.rows):  # texts follow the kept rows
         assert ds.texts[k] == lpm.texts[row] and ds.smiles[k] == lpm.smiles[row]
     # an exclusion spec (format and column named) excludes the same molecules
-    spec = {"path": CHEBI, "format": "tsv", "smiles_col": "SMILES"}
+    spec = PairSourceConfig(str(CHEBI), format="tsv", smiles_col="SMILES")
     again = load_pair_dataset([LPM], exclude=[spec], cache_dir=cache)
     assert again.store.rows.tolist() == ds.store.rows.tolist()
     with pytest.raises(ConfigError, match="not also sources"):
@@ -313,6 +314,13 @@ def test_option_errors(tmp_path):
         load_pair_dataset([CSV], workers=-1, cache_dir=tmp_path)
     with pytest.raises(FileNotFoundError):
         load_pair_dataset([CSV], exclude=[tmp_path / "nope.csv"], cache_dir=tmp_path)
+
+
+def test_dict_specs_are_refused_naming_the_typed_form(tmp_path):
+    with pytest.raises(ConfigError, match="PairSourceConfig"):
+        load_pair_dataset([{"path": str(CSV), "format": "csv"}], cache_dir=tmp_path)
+    with pytest.raises(ConfigError, match="PairSourceConfig"):
+        load_pair_dataset([CSV], exclude=[{"path": str(JSONL)}], cache_dir=tmp_path)
 
 
 def test_holdout(dataset):

@@ -39,7 +39,8 @@ article before each phrase (``a``/``an`` by the sound of its first word: ``an an
 ``a urease inhibitor``, ``an hour``, ``an NMDA antagonist``, ``a CDK inhibitor``). Custom
 templates may use either slot.
 
-**The dataset.** :func:`load_pair_dataset` reads every source, drops the molecules whose RDKit
+**The dataset.** :func:`load_pair_dataset` reads every source (a path or a
+:class:`~molgraphpt.data.config.PairSourceConfig`), drops the molecules whose RDKit
 canonical SMILES is in one of the ``exclude`` files (any table with a SMILES column, ChEBI-20 TSV
 included, or a pair spec), and featurizes the rest once through the feature cache
 (:func:`~molgraphpt.data.cache.cached_store`). Invalid SMILES are skipped and counted. Row numbers
@@ -58,7 +59,9 @@ the tokenized texts and (optionally) KV-PLM SMILES tokens.
 * :mod:`~molgraphpt.data.text.sources`: source specs, :func:`load_pairs` (one source of any
   format) and :func:`read_smiles` (the SMILES of exclusion files).
 * :mod:`~molgraphpt.data.text.dataset`: :class:`PairDataset`, :func:`load_pair_dataset` and its
-  cache key (``PAIRS_VERSION``).
+  cache key (``PAIRS_VERSION``); :func:`load_pairs_from_config` (the pairs of a
+  :class:`~molgraphpt.data.config.CorpusConfig`) and :func:`select_pairs` (the positions a run
+  uses: ``max_pairs`` per source, then ``fraction`` / ``max_molecules``).
 * :mod:`~molgraphpt.data.text.loader`: :class:`PairLoader` and :class:`TextFeatures`
   (precomputed text vectors it can serve instead of tokens).
 
@@ -73,7 +76,12 @@ from molgraphpt.chem.smiles_tokenizer import SmilesTokenizer
 # PAIRS_VERSION (part of the pair store's cache key) stays importable from here, as before the
 # split, without being in __all__.
 from molgraphpt.data.text.dataset import PAIRS_VERSION as PAIRS_VERSION
-from molgraphpt.data.text.dataset import PairDataset, load_pair_dataset
+from molgraphpt.data.text.dataset import (
+    PairDataset,
+    load_pair_dataset,
+    load_pairs_from_config,
+    select_pairs,
+)
 from molgraphpt.data.text.loader import PairLoader, TextFeatures
 from molgraphpt.data.text.readers import PAIR_FORMATS, PairTable, detect_format, read_pairs
 from molgraphpt.data.text.sources import load_pairs, read_smiles
@@ -96,8 +104,10 @@ __all__ = [
     "indefinite_article",
     "load_pair_dataset",
     "load_pairs",
+    "load_pairs_from_config",
     "phrases_to_text",
     "read_lpm24_props",
     "read_pairs",
     "read_smiles",
+    "select_pairs",
 ]

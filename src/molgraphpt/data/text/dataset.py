@@ -1,4 +1,9 @@
-"""The featurized pair dataset: :class:`PairDataset` and :func:`load_pair_dataset` (cached)."""
+"""The featurized pair dataset: :class:`PairDataset` and :func:`load_pair_dataset` (cached).
+
+:func:`load_pairs_from_config` loads the pairs of a
+:class:`~molgraphpt.data.config.CorpusConfig` and :func:`select_pairs` picks the positions a run
+uses.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,42 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from molgraphpt.chem.smiles import check_policy
 from molgraphpt.data.cache import Chunk, file_sha256
-from molgraphpt.data.corpus import BuildState, _contains, _Hasher, build_excluding, holdout_split
+from molgraphpt.data.config import CorpusConfig, PairSourceConfig
+from molgraphpt.data.corpus import (
+    BuildState,
+    _contains,
+    _Hasher,
+    build_excluding,
+    check_build_options,
+    holdout_split,
+    select_subset,
+)
 from molgraphpt.data.store import GraphStore
 from molgraphpt.data.text.readers import PairTable
-from molgraphpt.data.text.sources import _exclusion_specs, _normalize_spec, load_pairs, read_smiles
+from molgraphpt.data.text.sources import (
+    PairSpec,
+    _exclusion_specs,
+    _normalize_spec,
+    load_pairs,
+    read_smiles,
+)
 from molgraphpt.data.text.templates import DEFAULT_TEMPLATES, _check_templates
 from molgraphpt.errors import CacheError, ConfigError
 
-__all__ = ["PAIRS_VERSION", "PairDataset", "load_pair_dataset"]
+__all__ = [
+    "PAIRS_VERSION",
+    "PairDataset",
+    "load_pair_dataset",
+    "load_pairs_from_config",
+    "select_pairs",
+]
 
 # The package's name, not this module's: log records keep the logger they had before the split.
 logger = logging.getLogger("molgraphpt.data.text")
@@ -104,9 +129,9 @@ def _pair_chunks(
 
 
 def load_pair_dataset(
-    sources: Sequence[str | os.PathLike[str] | Mapping[str, Any]],
+    sources: Sequence[PairSpec],
     *,
-    exclude: Sequence[str | os.PathLike[str] | Mapping[str, Any]] = (),
+    exclude: PairSpec | Sequence[PairSpec] = (),
     cache_dir: str | os.PathLike[str] | None = None,
     workers: int = 1,
     on_invalid: Literal["raise", "skip"] = "skip",
@@ -120,10 +145,12 @@ def load_pair_dataset(
     """Read pair sources, drop excluded molecules and featurize the rest once (cached).
 
     Args:
-        sources: Paths or specs ``{path, format, smiles_col, text_col}`` (see :func:`load_pairs`).
+        sources: Paths or :class:`~molgraphpt.data.config.PairSourceConfig` (format and
+            columns; their ``max_pairs`` is applied by :func:`select_pairs`, not here). Dict
+            specs ``{path, format, smiles_col, text_col}`` still work but are deprecated.
         exclude: Molecules that must not be in the dataset (e.g. the evaluation pairs): paths
-            (files or folders), or specs whose ``smiles_col`` / ``format`` say how to read them.
-            Compared by RDKit canonical SMILES; their unparsable SMILES are ignored.
+            (files or folders), or ``PairSourceConfig`` whose ``smiles_col`` / ``format`` say how
+            to read them. Compared by RDKit canonical SMILES; their unparsable SMILES are ignored.
         cache_dir: Feature cache root (else ``$MOLGRAPHPT_CACHE``, else ``~/.cache/molgraphpt``).
         workers: Processes for canonicalization and featurization (0 = all cores).
         on_invalid: ``"skip"`` (count) or ``"raise"`` on an invalid SMILES.
@@ -139,25 +166,10 @@ def load_pair_dataset(
         FileNotFoundError: A file does not exist.
         InvalidSmilesError: With ``on_invalid="raise"``, naming the source file and its row.
     """
-    if isinstance(sources, (str, os.PathLike, Mapping)) or not sources:
-        raise ConfigError(
-            "sources", sources, expected="a non-empty list of pair files or source specs"
-        )
-    if on_invalid not in ("raise", "skip"):
-        raise ConfigError("on_invalid", on_invalid, expected="'raise' or 'skip'")
-    check_policy(unsanitizable)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ConfigError("workers", workers, expected="an integer >= 0 (0 = all cores)")
-    if isinstance(exclude, (str, os.PathLike, Mapping)):
-        exclude = [exclude]
+    exclude = _check_sources(sources, exclude)
+    check_build_options(on_invalid, unsanitizable, workers)
     templates = _check_templates(templates)
-    specs = [_normalize_spec(s) for s in sources]
-    exclude_specs = _exclusion_specs(exclude)
-    overlap = {str(Path(s["path"]).resolve()) for s in specs} & {
-        str(Path(e["path"]).resolve()) for e in exclude_specs
-    }
-    if overlap:
-        raise ConfigError("exclude", sorted(overlap), expected="files that are not also sources")
+    specs, exclude_specs = _source_specs(sources, exclude)
     started = time.perf_counter()
     tables = [load_pairs(s, templates=templates, seed=seed, max_phrases=max_phrases) for s in specs]
     offsets = [int(x) for x in np.cumsum([0] + [int(t.num_rows or 0) for t in tables])]
@@ -166,18 +178,7 @@ def load_pair_dataset(
         for s, lo, hi in zip(specs, offsets, offsets[1:])
     ]
     excl = [{**e, "sha256": file_sha256(e["path"])} for e in exclude_specs]
-    uses_templates = any(s["format"] == "lpm24_props" for s in specs)
-    key = {
-        "kind": "pairs",
-        "pairs_version": PAIRS_VERSION,
-        "sources": [[s["sha256"], s["format"], s["smiles_col"], s["text_col"]] for s in described],
-        "exclude": sorted({f"{e['sha256']}:{e['format']}:{e['smiles_col']}" for e in excl}),
-        "templates": list(templates) if uses_templates else None,
-        "seed": seed if uses_templates else None,
-        "max_phrases": max_phrases if uses_templates else None,
-        "on_invalid": on_invalid,
-        "unsanitizable": unsanitizable,
-    }
+    key = _pairs_key(described, excl, templates, seed, max_phrases, on_invalid, unsanitizable)
     state = BuildState(
         {
             "sources": [{"sha256": s["sha256"]} for s in described],
@@ -185,11 +186,10 @@ def load_pair_dataset(
         }
     )
     hasher = _Hasher(workers, unsanitizable)
-    paths = [s["path"] for s in specs]
     store = build_excluding(
         name.replace("/", "_"),
         key,
-        _pair_chunks(tables, paths, offsets, exclude_specs, hasher, state),
+        _pair_chunks(tables, [s["path"] for s in specs], offsets, exclude_specs, hasher, state),
         state,
         hasher,
         cache_dir=cache_dir,
@@ -201,6 +201,136 @@ def load_pair_dataset(
         meta={"pairs": state.meta},
     )
     return _assemble(store, tables, offsets, described, excl, started)
+
+
+def _pairs_key(
+    described: list[dict[str, Any]],
+    excl: list[dict[str, Any]],
+    templates: Sequence[str],
+    seed: int,
+    max_phrases: int | None,
+    on_invalid: str,
+    unsanitizable: str,
+) -> dict[str, Any]:
+    """The cache key of a pair store (its directory is named after its fingerprint).
+
+    Source files count by content and order (sha256, format, columns), exclusion files as a set;
+    the L+M-24 text options only when a source is an ``lpm24_props`` file.
+    """
+    uses_templates = any(s["format"] == "lpm24_props" for s in described)
+    return {
+        "kind": "pairs",
+        "pairs_version": PAIRS_VERSION,
+        "sources": [[s["sha256"], s["format"], s["smiles_col"], s["text_col"]] for s in described],
+        "exclude": sorted({f"{e['sha256']}:{e['format']}:{e['smiles_col']}" for e in excl}),
+        "templates": list(templates) if uses_templates else None,
+        "seed": seed if uses_templates else None,
+        "max_phrases": max_phrases if uses_templates else None,
+        "on_invalid": on_invalid,
+        "unsanitizable": unsanitizable,
+    }
+
+
+def _check_sources(
+    sources: Sequence[PairSpec], exclude: PairSpec | Sequence[PairSpec]
+) -> list[PairSpec]:
+    """Check that ``sources`` is a non-empty list; ``exclude`` as a list.
+
+    Raises:
+        ConfigError: ``sources`` is empty or a single entry, or an entry is a dict spec (the
+            form before the architecture step): the message names ``PairSourceConfig``.
+    """
+    if isinstance(sources, (str, os.PathLike, Mapping, PairSourceConfig)) or not sources:
+        raise ConfigError(
+            "sources", sources, expected="a non-empty list of pair files or source specs"
+        )
+    if isinstance(exclude, (str, os.PathLike, Mapping, PairSourceConfig)):
+        exclude = [exclude]
+    for entry in [*sources, *exclude]:
+        if isinstance(entry, Mapping):
+            raise ConfigError(
+                "sources",
+                dict(entry),
+                expected="a path or a molgraphpt.data.config.PairSourceConfig",
+                hint="dict source specs were replaced by PairSourceConfig(path=..., format=..., "
+                "smiles_col=..., text_col=...); or call load_pairs_from_config(CorpusConfig)",
+            )
+    return list(exclude)
+
+
+def _source_specs(
+    sources: Sequence[PairSpec], exclude: Sequence[PairSpec]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Normalized specs of the sources and of the exclusion files (folders expanded).
+
+    Raises:
+        ConfigError: A file is both a source and an exclusion file.
+        FileNotFoundError: A file does not exist.
+    """
+    specs = [_normalize_spec(s) for s in sources]
+    exclude_specs = _exclusion_specs(exclude)
+    overlap = {str(Path(s["path"]).resolve()) for s in specs} & {
+        str(Path(e["path"]).resolve()) for e in exclude_specs
+    }
+    if overlap:
+        raise ConfigError("exclude", sorted(overlap), expected="files that are not also sources")
+    return specs, exclude_specs
+
+
+def load_pairs_from_config(cfg: CorpusConfig, *, progress: bool = False) -> PairDataset:
+    """Load the molecule–text pairs ``cfg.pairs`` describes, minus ``cfg.exclude``.
+
+    Relative source and exclusion paths are resolved against ``cfg.root()``. Every pair of
+    every source is featurized (cached); :func:`select_pairs` then picks the pairs a run uses
+    (``max_pairs``, ``fraction``, ``max_molecules``).
+
+    Args:
+        cfg: The data section of a molecule–text pretraining config.
+        progress: Show featurization progress bars.
+
+    Raises:
+        ConfigError, FileNotFoundError, InvalidSmilesError: As :func:`load_pair_dataset`.
+    """
+    return load_pair_dataset(
+        [replace(src, path=str(cfg.resolve(src.path))) for src in cfg.pairs],
+        exclude=[cfg.resolve(p) for p in cfg.exclude],
+        cache_dir=cfg.cache_dir,
+        workers=cfg.workers,
+        on_invalid=cfg.on_invalid,
+        unsanitizable=cfg.unsanitizable,
+        progress=progress,
+    )
+
+
+def select_pairs(pairs: PairDataset, cfg: CorpusConfig) -> np.ndarray:
+    """Sorted positions ``[k]`` (int64) of the pairs a run uses.
+
+    Each source (``pairs.source_ids == i`` for ``cfg.pairs[i]``) is first capped at its
+    ``max_pairs`` (a subset seeded by ``subset_seed + i``), then ``fraction`` /
+    ``max_molecules`` apply to the rest (seeded by ``subset_seed``); see
+    :func:`~molgraphpt.data.corpus.select_subset`.
+
+    Args:
+        pairs: The dataset :func:`load_pairs_from_config` loaded for ``cfg``.
+        cfg: Its data section.
+    """
+    everything = np.arange(len(pairs), dtype=np.int64)
+    parts = []
+    for i, src in enumerate(cfg.pairs):
+        rows = everything[pairs.source_ids == i]
+        if src.max_pairs is not None and src.max_pairs < len(rows):
+            rows = rows[
+                select_subset(len(rows), max_molecules=src.max_pairs, seed=cfg.subset_seed + i)
+            ]
+        parts.append(rows)
+    keep = np.sort(np.concatenate(parts))
+    chosen = select_subset(
+        len(keep),
+        fraction=cfg.fraction,
+        max_molecules=cfg.max_molecules,
+        seed=cfg.subset_seed,
+    )
+    return keep[chosen]
 
 
 def _assemble(

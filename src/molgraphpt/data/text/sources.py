@@ -1,4 +1,9 @@
-"""Pair sources: spec normalization, :func:`load_pairs` (one source) and :func:`read_smiles`."""
+"""Pair sources: spec normalization, :func:`load_pairs` (one source) and :func:`read_smiles`.
+
+A source is a path or a :class:`~molgraphpt.data.config.PairSourceConfig` (its ``path``,
+``format``, ``smiles_col`` and ``text_col``); :func:`load_pairs` and :func:`read_smiles` also take
+a mapping with those keys.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from molgraphpt.data.config import PairSourceConfig
 from molgraphpt.data.corpus import expand_sources
 from molgraphpt.data.tables import open_text
 from molgraphpt.data.text.readers import (
@@ -23,14 +29,29 @@ from molgraphpt.data.text.readers import (
 from molgraphpt.data.text.templates import DEFAULT_TEMPLATES, read_lpm24_props
 from molgraphpt.errors import ConfigError, UnknownNameError
 
-__all__ = ["load_pairs", "read_smiles"]
+__all__ = ["PairSpec", "load_pairs", "read_smiles"]
 
 _SPEC_KEYS = ("path", "format", "smiles_col", "text_col")
 
 
-def _normalize_spec(spec: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
-    """``{path, format, smiles_col, text_col}`` with the format resolved (not ``auto``)."""
-    if isinstance(spec, Mapping):
+#: One pair file: a path (format and columns detected) or a typed source.
+PairSpec = str | os.PathLike[str] | PairSourceConfig
+
+
+def _normalize_spec(spec: PairSpec | Mapping[str, Any]) -> dict[str, Any]:
+    """``{path, format, smiles_col, text_col}`` with the format resolved (not ``auto``).
+
+    A :class:`PairSourceConfig` gives its four fields (its ``max_pairs`` is a selection option,
+    see :func:`~molgraphpt.data.text.select_pairs`); a mapping may hold those four keys.
+    """
+    if isinstance(spec, PairSourceConfig):
+        out = {
+            "path": spec.path,
+            "format": spec.format,
+            "smiles_col": spec.smiles_col,
+            "text_col": spec.text_col,
+        }
+    elif isinstance(spec, Mapping):
         unknown = set(spec) - set(_SPEC_KEYS)
         if unknown:
             raise UnknownNameError("pair source key", sorted(unknown)[0], choices=_SPEC_KEYS)
@@ -41,7 +62,9 @@ def _normalize_spec(spec: str | os.PathLike[str] | Mapping[str, Any]) -> dict[st
         out = {"path": spec, "format": "auto", "smiles_col": None, "text_col": None}
     else:
         raise ConfigError(
-            "sources", spec, expected="a path or a dict {path, format, smiles_col, text_col}"
+            "sources",
+            spec,
+            expected="a path, a PairSourceConfig or a dict {path, format, smiles_col, text_col}",
         )
     out["path"] = str(Path(out["path"]).expanduser())
     out["format"] = out["format"] or "auto"
@@ -57,13 +80,15 @@ def _normalize_spec(spec: str | os.PathLike[str] | Mapping[str, Any]) -> dict[st
 
 
 def load_pairs(
-    path_or_spec: str | os.PathLike[str] | Mapping[str, Any],
+    path_or_spec: PairSpec | Mapping[str, Any],
     *,
     templates: Sequence[str] = DEFAULT_TEMPLATES,
     seed: int = 0,
     max_phrases: int | None = None,
 ) -> PairTable:
-    """Read one pair source: a path, or a spec ``{path, format, smiles_col, text_col}``.
+    """Read one pair source: a path, a :class:`PairSourceConfig` or a spec mapping.
+
+    A spec mapping has the keys ``{path, format, smiles_col, text_col}`` (``path`` required).
 
     ``format`` is ``auto`` (default; see :func:`detect_format`), ``csv``, ``tsv``, ``jsonl`` or
     ``lpm24_props``; ``templates``, ``seed`` and ``max_phrases`` apply to ``lpm24_props`` only.
@@ -81,7 +106,7 @@ def load_pairs(
     )
 
 
-def read_smiles(path_or_spec: str | os.PathLike[str] | Mapping[str, Any]) -> list[str]:
+def read_smiles(path_or_spec: PairSpec | Mapping[str, Any]) -> list[str]:
     """Every SMILES of a file of any supported layout, one per data row (blank ones as ``""``).
 
     Used for exclusion files: a CSV/TSV/JSONL with a SMILES column (guessed unless the spec names
@@ -112,11 +137,11 @@ def read_smiles(path_or_spec: str | os.PathLike[str] | Mapping[str, Any]) -> lis
     return out
 
 
-def _exclusion_specs(exclude: Sequence[Any]) -> list[dict[str, Any]]:
+def _exclusion_specs(exclude: Sequence[PairSpec]) -> list[dict[str, Any]]:
     """Exclusion entries as specs; a folder stands for its data files (see ``expand_sources``)."""
     specs = []
     for entry in exclude:
-        if isinstance(entry, Mapping):
+        if isinstance(entry, (Mapping, PairSourceConfig)):
             specs.append(_normalize_spec(entry))
         elif isinstance(entry, (str, os.PathLike)) and Path(entry).expanduser().is_dir():
             specs += [_normalize_spec(p) for p in expand_sources([entry])]

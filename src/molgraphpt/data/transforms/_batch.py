@@ -13,6 +13,7 @@ from torch import Tensor
 from torch_geometric.data import Batch
 
 from molgraphpt.chem.features import MASK_ATOM_TYPE
+from molgraphpt.data.pyg import batch_from_tensors
 from molgraphpt.errors import ConfigError, ShapeError
 
 
@@ -105,8 +106,9 @@ def make_batch(
 ) -> Batch:
     """Assemble a PyG ``Batch`` from concatenated tensors (edges must be grouped by graph).
 
-    ``ptr`` and the slicing information of ``to_data_list`` are rebuilt; a graph-level ``y`` of
-    ``like`` is carried over.
+    ``ptr`` and the slicing information of ``to_data_list`` are rebuilt (by
+    :func:`~molgraphpt.data.pyg.batch_from_tensors`); a graph-level ``y`` of ``like`` is carried
+    over.
 
     Args:
         x: Atom features ``[num_nodes, 9]``.
@@ -124,19 +126,10 @@ def make_batch(
     torch.cumsum(_counts(batch, num_graphs), 0, out=node_ptr[1:])
     edge_ptr = torch.zeros(num_graphs + 1, dtype=torch.long, device=device)
     torch.cumsum(_counts(batch[edge_index[0]], num_graphs), 0, out=edge_ptr[1:])
-    out = Batch(x=x, edge_index=edge_index, edge_attr=edge_attr, batch=batch, ptr=node_ptr)
-    zeros = torch.zeros(num_graphs, dtype=torch.long, device=device)
-    slices = {"x": node_ptr, "edge_index": edge_ptr, "edge_attr": edge_ptr}
-    incs = {"x": zeros, "edge_index": node_ptr[:-1], "edge_attr": zeros}
     y = getattr(like, "y", None) if like is not None else None
-    if isinstance(y, Tensor) and y.size(0) == num_graphs:
-        out.y = y
-        slices["y"] = torch.arange(num_graphs + 1, device=device)
-        incs["y"] = zeros
-    out._num_graphs = num_graphs
-    out._slice_dict = slices
-    out._inc_dict = incs
-    return out
+    if not (isinstance(y, Tensor) and y.size(0) == num_graphs):
+        y = None
+    return batch_from_tensors(x, edge_index, edge_attr, batch, node_ptr, edge_ptr, y=y)
 
 
 def induced_subgraph(
