@@ -296,6 +296,17 @@ class MolTextModel(PretrainedModel):
             )
         return F.normalize(self.text_proj(pooled.to(self.logit_scale.dtype)), dim=-1)
 
+    def encode_smiles(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Moved to :func:`molgraphpt.embed.encode_smiles` (the one SMILES → batch path).
+
+        Raises:
+            AttributeError: Always, naming the new function.
+        """
+        raise AttributeError(
+            "MolTextModel.encode_smiles moved to molgraphpt.embed.encode_smiles(model, smiles, "
+            "batch_size=...), which featurizes through the same path as training"
+        )
+
     @torch.no_grad()
     def encode_texts(self, texts: Sequence[str] | str, batch_size: int = 64) -> Tensor:
         """Embed texts through the text tower, in eval mode and without gradients.

@@ -152,3 +152,16 @@ def test_a_graph_encoder_checkpoint_has_no_text_model(checkpoints):
     _, path = checkpoints["graph_encoder"]
     assert not (path / "text").exists()
     assert molgraphpt.load(path).cfg.objectives == ("attr_mask",)
+
+
+def test_moved_modules_name_their_new_place(checkpoints):
+    import importlib
+
+    for old, new in [
+        ("molgraphpt.pretrain", "molgraphpt.recipes.pretrain"),
+        ("molgraphpt.evaluation.finetune", "molgraphpt.recipes.finetune"),
+    ]:
+        with pytest.raises(ImportError, match=new.replace(".", r"\.")):
+            importlib.import_module(old)
+    with pytest.raises(AttributeError, match=r"molgraphpt\.embed\.encode_smiles"):
+        checkpoints["moltext"][0].encode_smiles(SMILES)
