@@ -80,11 +80,20 @@ class InvalidSmilesError(MolGraphPTError, ValueError):
     """
 
     def __init__(
-        self, smiles: str, reason: str, *, source: str | None = None, row: int | None = None
+        self,
+        smiles: str,
+        reason: str,
+        *,
+        source: str | None = None,
+        row: int | None = None,
+        line: int | None = None,
     ) -> None:
         self.smiles, self.reason, self.source, self.row = smiles, reason, source, row
+        self.line = line
         where = ""
-        if row is not None:
+        if line is not None:
+            where += f" at line {line}"
+        elif row is not None:
             where += f" at row {row}"
         if source is not None:
             where += f" of {source}"
@@ -93,13 +102,20 @@ class InvalidSmilesError(MolGraphPTError, ValueError):
             f"on_invalid='skip' (CLI: --on-invalid skip) to drop invalid rows and count them."
         )
 
-    def at(self, *, row: int | None = None, source: str | None = None) -> InvalidSmilesError:
-        """Return a copy of this error that also names the row and the source file."""
+    def at(
+        self, *, row: int | None = None, source: str | None = None, line: int | None = None
+    ) -> InvalidSmilesError:
+        """Return a copy of this error that also names the row, file line and source file.
+
+        ``row`` is the 0-based index among data rows; ``line`` the 1-based line of the file as a
+        text editor counts it (header included). The message prefers ``line`` when known.
+        """
         return InvalidSmilesError(
             self.smiles,
             self.reason,
             source=source if source is not None else self.source,
             row=row if row is not None else self.row,
+            line=line if line is not None else self.line,
         )
 
 
@@ -121,3 +137,29 @@ class CheckpointError(MolGraphPTError, ValueError):
 
 class MissingDependencyError(MolGraphPTError, ImportError):
     """An optional package is needed for a feature but is not installed."""
+
+
+class IntegrityError(MolGraphPTError, RuntimeError):
+    """Stored bytes (feature store, checkpoint, download) do not match the checksum written with them.
+
+    Args:
+        path: The file whose content changed.
+        expected: The checksum recorded when it was written (or published).
+        actual: The checksum of the bytes on disk now.
+        fix: How to recover (rebuild the store, re-download, restore the checkpoint).
+    """
+
+    def __init__(self, path: object, *, expected: str, actual: str, fix: str) -> None:
+        self.path, self.expected, self.actual = path, expected, actual
+        super().__init__(
+            f"{path} is damaged: its checksum is {actual} but {expected} was recorded when it "
+            f"was written. {fix}"
+        )
+
+
+class RunDirError(MolGraphPTError, RuntimeError):
+    """A run directory belongs to another config, is in use by another run, or cannot be resumed."""
+
+
+class NonFiniteLossError(MolGraphPTError, FloatingPointError):
+    """A training loss became NaN or infinite; the last good checkpoint is kept."""
