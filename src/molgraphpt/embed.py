@@ -6,6 +6,13 @@ SMILES become model input in one way everywhere outside training: RDKit featuriz
 the same arrays and batches the training loaders produce. :func:`smiles_batches` is that path;
 :class:`Embedder` and :func:`encode_smiles` (the molecule tower of a molecule–text model, used
 by retrieval) run models over it.
+
+Invalid input follows one policy everywhere here, that of
+:func:`~molgraphpt.chem.parallel.featurize_smiles`: a value that is not a string (NaN from a pandas
+column, None, bytes), an empty, non-ASCII, control-character or over-long SMILES, one RDKit cannot
+parse, one with an impossible valence or too many heavy atoms is an
+:class:`~molgraphpt.errors.InvalidSmilesError` naming its position with ``on_invalid="raise"``,
+and is dropped (its position left out of ``kept``, a warning logged) with ``"skip"``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from molgraphpt.chem.guards import MAX_HEAVY_ATOMS, MAX_SMILES_LENGTH
 from molgraphpt.chem.parallel import featurize_smiles
 from molgraphpt.data.pyg import decoded_to_batch
 from molgraphpt.data.store import assemble_graphs
@@ -37,14 +45,19 @@ def smiles_batches(
     *,
     batch_size: int = 256,
     on_invalid: Literal["raise", "skip"] = "raise",
+    max_smiles_length: int = MAX_SMILES_LENGTH,
+    max_heavy_atoms: int = MAX_HEAVY_ATOMS,
 ) -> tuple[Iterator[Batch], np.ndarray]:
     """Featurize ``smiles`` once and cut them into PyG batches of ``batch_size`` molecules.
 
     Args:
-        smiles: SMILES strings.
+        smiles: SMILES strings (any sequence; a non-string item is an invalid SMILES).
         batch_size: Molecules per batch.
         on_invalid: ``raise`` on an invalid SMILES (the error names it and its position), or
-            ``skip`` it.
+            ``skip`` it (the positions left out of ``kept`` are the skipped ones).
+        max_smiles_length: Longest accepted SMILES in characters
+            (:mod:`molgraphpt.chem.guards`).
+        max_heavy_atoms: Most heavy atoms of an accepted molecule.
 
     Returns:
         ``(batches, kept)``: an iterator of batches (int64 OGB features ``x [n, 9]``,
@@ -52,12 +65,23 @@ def smiles_batches(
         ``kept [num_kept]``, their input positions.
 
     Raises:
-        InvalidSmilesError: With ``on_invalid="raise"``, a SMILES RDKit cannot parse.
-        ConfigError: ``batch_size`` is not a positive integer.
+        InvalidSmilesError: With ``on_invalid="raise"``, an invalid SMILES (see the module
+            docstring).
+        ConfigError: ``batch_size``, ``on_invalid`` or a limit is out of range, or ``smiles``
+            is a single string.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError("batch_size", batch_size, expected="an integer >= 1")
-    feats = featurize_smiles(list(smiles), on_invalid=on_invalid)
+    if isinstance(smiles, (str, bytes)):  # list() would split it into one-letter "molecules"
+        raise ConfigError(
+            "smiles", smiles[:40], expected="a sequence of SMILES strings, not one string ([s])"
+        )
+    feats = featurize_smiles(
+        list(smiles),
+        on_invalid=on_invalid,
+        max_smiles_length=max_smiles_length,
+        max_heavy_atoms=max_heavy_atoms,
+    )
     atom_ptr = np.concatenate([[0], np.cumsum(feats.num_atoms)])
     bond_ptr = np.concatenate([[0], np.cumsum(feats.num_bonds)])
 
@@ -112,18 +136,33 @@ class Embedder:
         *,
         batch_size: int = 256,
         on_invalid: Literal["raise", "skip"] = "raise",
+        max_smiles_length: int = MAX_SMILES_LENGTH,
+        max_heavy_atoms: int = MAX_HEAVY_ATOMS,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Embed ``smiles`` with the encoder's readout.
 
         Args:
             smiles: SMILES strings.
             batch_size: Molecules per forward pass.
-            on_invalid: ``raise`` on an invalid SMILES, or ``skip`` it.
+            on_invalid: ``raise`` on an invalid SMILES, or ``skip`` it (see the module
+                docstring).
+            max_smiles_length: Longest accepted SMILES in characters.
+            max_heavy_atoms: Most heavy atoms of an accepted molecule.
 
         Returns:
-            ``(embeddings [num_kept, output_dim] float32, kept [num_kept] input positions)``.
+            ``(embeddings [num_kept, output_dim] float32, kept [num_kept] input positions)``;
+            ``len(smiles) - num_kept`` SMILES were skipped.
+
+        Raises:
+            InvalidSmilesError: With ``on_invalid="raise"``, the first invalid SMILES.
         """
-        batches, kept = smiles_batches(smiles, batch_size=batch_size, on_invalid=on_invalid)
+        batches, kept = smiles_batches(
+            smiles,
+            batch_size=batch_size,
+            on_invalid=on_invalid,
+            max_smiles_length=max_smiles_length,
+            max_heavy_atoms=max_heavy_atoms,
+        )
         dim = int(getattr(self.encoder, "output_dim", 0))
         emb = _embed_all(lambda b: self.encoder(b).graph, batches, self.device, dim)
         return emb, kept

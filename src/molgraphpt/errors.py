@@ -97,9 +97,12 @@ class InvalidSmilesError(MolGraphPTError, ValueError):
             where += f" at row {row}"
         if source is not None:
             where += f" of {source}"
+        text = str(smiles)
+        shown = repr(smiles) if len(text) <= 100 else f"{text[:100]!r}... ({len(text)} characters)"
         super().__init__(
-            f"invalid SMILES {smiles!r}{where}: {reason}. Fix the row, or pass "
-            f"on_invalid='skip' (CLI: --on-invalid skip) to drop invalid rows and count them."
+            f"invalid SMILES {shown}{where}: {reason}. Fix the row, or drop invalid rows "
+            f"and count them: on_invalid='skip' in Python, --on-invalid skip for featurize, "
+            f"data.on_invalid=skip for finetune/pretrain."
         )
 
     def at(
@@ -140,7 +143,7 @@ class MissingDependencyError(MolGraphPTError, ImportError):
 
 
 class IntegrityError(MolGraphPTError, RuntimeError):
-    """Stored bytes (feature store, checkpoint, download) do not match the checksum written with them.
+    """Stored bytes (feature store, checkpoint, download) do not match their recorded checksum.
 
     Args:
         path: The file whose content changed.
@@ -152,8 +155,8 @@ class IntegrityError(MolGraphPTError, RuntimeError):
     def __init__(self, path: object, *, expected: str, actual: str, fix: str) -> None:
         self.path, self.expected, self.actual = path, expected, actual
         super().__init__(
-            f"{path} is damaged: its checksum is {actual} but {expected} was recorded when it "
-            f"was written. {fix}"
+            f"{path} is damaged: its checksum is {actual}, expected {expected} (recorded when it "
+            f"was written, or published with it). {fix}"
         )
 
 

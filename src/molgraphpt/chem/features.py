@@ -34,8 +34,10 @@ ATOM_FEATURE_NAMES: tuple[str, ...] = (
 BOND_FEATURE_NAMES: tuple[str, ...] = ("bond_type", "bond_stereo", "is_conjugated")
 #: Index a masked atom gets in column 0 (one past OGB's vocabulary), used by attribute masking.
 MASK_ATOM_TYPE: int = ATOM_FEATURE_DIMS[0]
-#: Bumped whenever the features a SMILES maps to change; part of every cache fingerprint.
-FEATURIZER_VERSION: str = "ogb-v1.1"
+#: Bumped whenever the features a SMILES maps to, or which SMILES are accepted, change; part of
+#: every cache fingerprint. v1.2: non-ASCII text, over-long SMILES, more than 1,500 heavy atoms and
+#: impossible valences (an over-valent C, N, O, ...; :mod:`molgraphpt.chem.valence`) are invalid.
+FEATURIZER_VERSION: str = "ogb-v1.2"
 
 #: OGB's vocabulary of each atom column (``ogb.utils.features.allowable_features``): the value
 #: at position ``i`` is what index ``i`` stands for. Out-of-vocabulary values go to the last

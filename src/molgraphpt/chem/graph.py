@@ -34,6 +34,7 @@ from rdkit.Chem import rdqueries
 
 from molgraphpt._logging import rdkit_log_capture
 from molgraphpt.chem.features import ATOM_VOCABS, BOND_VOCABS, vocab_index
+from molgraphpt.chem.guards import MAX_HEAVY_ATOMS, MAX_SMILES_LENGTH, check_limits
 from molgraphpt.chem.smiles import Unsanitizable, _parse, check_policy
 
 __all__ = [
@@ -233,13 +234,22 @@ def mol_to_graph(mol: Chem.Mol) -> MolGraph:
     return arrays_to_graph(*mol_to_arrays(mol))
 
 
-def smiles_to_graph(smiles: str, *, unsanitizable: Unsanitizable = "partial") -> MolGraph:
+def smiles_to_graph(
+    smiles: str,
+    *,
+    unsanitizable: Unsanitizable = "partial",
+    max_smiles_length: int = MAX_SMILES_LENGTH,
+    max_heavy_atoms: int = MAX_HEAVY_ATOMS,
+) -> MolGraph:
     """Parse and featurize a SMILES; same arrays as ``ogb.utils.smiles2graph``.
 
     Args:
         smiles: The SMILES; surrounding whitespace is ignored.
         unsanitizable: Policy for molecules that fail RDKit's valence checks; see
             :mod:`molgraphpt.chem.smiles`.
+        max_smiles_length: Longest accepted SMILES in characters (see
+            :mod:`molgraphpt.chem.guards`).
+        max_heavy_atoms: Most heavy atoms of an accepted molecule.
 
     Returns:
         The graph.
@@ -249,8 +259,9 @@ def smiles_to_graph(smiles: str, *, unsanitizable: Unsanitizable = "partial") ->
             :func:`~molgraphpt.chem.smiles.parse_smiles`).
     """
     check_policy(unsanitizable)
+    check_limits(max_smiles_length, max_heavy_atoms)
     with rdkit_log_capture():
-        mol, _ = _parse(smiles, unsanitizable)
+        mol, _ = _parse(smiles, unsanitizable, max_smiles_length, max_heavy_atoms)
         return arrays_to_graph(*_arrays(mol, may_have_stereo_bonds(smiles), contiguous=False))
 
 

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from molgraphpt._logging import get_logger, rdkit_log_capture
 from molgraphpt.chem.graph import MolGraph, _columns, arrays_to_graph, may_have_stereo_bonds
+from molgraphpt.chem.guards import MAX_HEAVY_ATOMS, MAX_SMILES_LENGTH, check_limits
 from molgraphpt.chem.smiles import Unsanitizable, _parse, check_policy
 from molgraphpt.errors import ConfigError, InvalidSmilesError
 
@@ -129,6 +130,8 @@ def featurize_smiles(
     progress: bool = False,
     chunk_size: int = 1024,
     row_offset: int = 0,
+    max_smiles_length: int = MAX_SMILES_LENGTH,
+    max_heavy_atoms: int = MAX_HEAVY_ATOMS,
 ) -> FeaturizedChunk:
     """Featurize SMILES with :func:`~molgraphpt.chem.graph.mol_to_arrays`, keeping input order.
 
@@ -145,21 +148,26 @@ def featurize_smiles(
         row_offset: Added to every reported row: the position of ``smiles[0]`` in the whole
             input when it is featurized part by part (then join the parts with
             :meth:`FeaturizedChunk.concat`).
+        max_smiles_length: Longest accepted SMILES in characters; a longer one is invalid
+            before RDKit sees it (see :mod:`molgraphpt.chem.guards`).
+        max_heavy_atoms: Most heavy atoms of an accepted molecule.
 
     Returns:
         The concatenated features; ``rows`` are 0-based positions in ``smiles`` (plus
         ``row_offset``).
 
     Raises:
-        InvalidSmilesError: With ``on_invalid="raise"``, for the first invalid SMILES; it names
-            its row and ``source``.
-        ConfigError: For an unknown ``on_invalid`` or ``unsanitizable``, or a bad ``workers`` or
-            ``chunk_size``.
+        InvalidSmilesError: With ``on_invalid="raise"``, for the first invalid SMILES (anything
+            :func:`~molgraphpt.chem.smiles.parse_smiles` rejects, non-strings included); it names
+            its row and ``source``. With ``"skip"`` nothing about a SMILES raises.
+        ConfigError: For an unknown ``on_invalid`` or ``unsanitizable``, or a bad ``workers``,
+            ``chunk_size`` or limit.
         TypeError: If ``smiles`` is a single string.
     """
     if isinstance(smiles, str):
         raise TypeError(f"expected a sequence of SMILES, got one string: {smiles[:80]!r}")
     check_policy(unsanitizable)
+    check_limits(max_smiles_length, max_heavy_atoms)
     if on_invalid not in ("raise", "skip"):
         raise ConfigError("on_invalid", on_invalid, expected="'raise' or 'skip'")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
@@ -171,7 +179,10 @@ def featurize_smiles(
     starts = range(0, len(smiles), chunk_size)
     tasks = ((row_offset + i, smiles[i : i + chunk_size]) for i in starts)
     stop = on_invalid == "raise"
-    task = partial(_featurize_task, unsanitizable=unsanitizable, stop_at_invalid=stop)
+    limits = (max_smiles_length, max_heavy_atoms)
+    task = partial(
+        _featurize_task, unsanitizable=unsanitizable, stop_at_invalid=stop, limits=limits
+    )
     parts = []
     with tqdm(total=len(smiles), disable=not progress, unit="mol", desc=source) as bar:
         for part in _run(task, tasks, min(n_workers, len(starts))):
@@ -215,9 +226,17 @@ def _run(
 
 
 def _featurize_task(
-    task: tuple[int, list[str]], *, unsanitizable: str, stop_at_invalid: bool
+    task: tuple[int, list[str]],
+    *,
+    unsanitizable: str,
+    stop_at_invalid: bool,
+    limits: tuple[int, int] = (MAX_SMILES_LENGTH, MAX_HEAVY_ATOMS),
 ) -> FeaturizedChunk:
-    """Featurize ``task = (first row, SMILES)``; runs in a worker process (picklable)."""
+    """Featurize ``task = (first row, SMILES)``; runs in a worker process (picklable).
+
+    ``limits`` is ``(max_smiles_length, max_heavy_atoms)``. An invalid SMILES is recorded with
+    the form its error shows (an over-long one shortened, a non-string as its ``repr``).
+    """
     start, smiles = task
     cols = [bytearray() for _ in range(12)]
     begin: list[int] = []
@@ -231,11 +250,11 @@ def _featurize_task(
     with rdkit_log_capture():
         for row, smi in enumerate(smiles, start):
             try:
-                mol, partial_ = _parse(smi, unsanitizable)
+                mol, partial_ = _parse(smi, unsanitizable, *limits)
             except InvalidSmilesError as err:
                 invalid_rows.append(row)
                 if len(examples) < MAX_INVALID_EXAMPLES:
-                    examples.append((row, str(smi), err.reason))
+                    examples.append((row, str(err.smiles), err.reason))
                 if stop_at_invalid:
                     break
                 continue

@@ -15,6 +15,12 @@ on SMILES. :class:`SmilesTokenizer` does the same with the Hugging Face ``tokeni
 ``attention_mask`` ``[batch_size, seq_len]``: ``[CLS] tokens [SEP]``, right-padded with ``[PAD]``
 to the longest row of the batch, and truncated to ``max_length`` (``[SEP]`` is always kept). The
 tokenizer is saved as a standard ``tokenizer.json`` (``tokenizers.Tokenizer.from_file`` reads it).
+
+Every SMILES goes through :func:`~molgraphpt.chem.guards.check_smiles_text` first, the check the
+featurizer applies: a non-string, a non-ASCII or control character (which would otherwise become
+``[UNK]``, or crash the Rust tokenizer for a lone surrogate) or a SMILES longer than
+``max_smiles_length`` raises :class:`~molgraphpt.errors.InvalidSmilesError` naming its position in
+the input.
 """
 
 from __future__ import annotations
@@ -27,7 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from molgraphpt.errors import ConfigError, DataFormatError, MissingDependencyError
+from molgraphpt.chem.guards import MAX_SMILES_LENGTH, check_smiles_text
+from molgraphpt.errors import (
+    ConfigError,
+    DataFormatError,
+    InvalidSmilesError,
+    MissingDependencyError,
+)
 
 __all__ = ["SMILES_ALPHABET", "SPECIAL_TOKENS", "SmilesTokenizer"]
 
@@ -48,8 +60,22 @@ def _tokenizers() -> Any:
     return tokenizers
 
 
-def _clean(smiles: str) -> str:
-    return smiles.strip()
+def _checked(smiles: Iterable[str], max_smiles_length: int, *, skip_blank: bool) -> list[str]:
+    """Each SMILES stripped and checked (:func:`check_smiles_text`); blanks dropped if asked.
+
+    Raises:
+        InvalidSmilesError: A SMILES breaks a rule of :mod:`molgraphpt.chem.guards`; the error
+            names its 0-based position in ``smiles``.
+    """
+    out = []
+    for row, smi in enumerate(smiles):
+        if skip_blank and isinstance(smi, str) and not smi.strip():
+            continue
+        try:
+            out.append(check_smiles_text(smi, max_smiles_length=max_smiles_length))
+        except InvalidSmilesError as err:
+            raise err.at(row=row) from None
+    return out
 
 
 class SmilesTokenizer:
@@ -76,7 +102,12 @@ class SmilesTokenizer:
 
     @classmethod
     def train(
-        cls, smiles: Iterable[str], vocab_size: int = 1000, min_frequency: int = 2
+        cls,
+        smiles: Iterable[str],
+        vocab_size: int = 1000,
+        min_frequency: int = 2,
+        *,
+        max_smiles_length: int = MAX_SMILES_LENGTH,
     ) -> SmilesTokenizer:
         """Learn BPE merges on ``smiles`` (surrounding whitespace stripped, blanks ignored).
 
@@ -85,10 +116,13 @@ class SmilesTokenizer:
             vocab_size: Target vocabulary size, specials and alphabet included (the result may be
                 smaller when no pair reaches ``min_frequency``).
             min_frequency: Occurrences a pair needs to be merged.
+            max_smiles_length: Longest accepted SMILES (see :mod:`molgraphpt.chem.guards`).
 
         Raises:
             ConfigError: ``vocab_size`` or ``min_frequency`` is out of range.
             DataFormatError: ``smiles`` holds no non-blank string.
+            InvalidSmilesError: A SMILES is not a string, is too long or holds a non-ASCII or
+                control character (the error names its position).
         """
         minimum = len(SPECIAL_TOKENS) + len(SMILES_ALPHABET)
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < minimum:
@@ -107,7 +141,7 @@ class SmilesTokenizer:
             raise ConfigError(
                 "smiles", smiles[:40], expected="an iterable of SMILES strings, not one string"
             )
-        data = [s for s in map(_clean, smiles) if s]
+        data = _checked(smiles, max_smiles_length, skip_blank=True)
         if not data:
             raise DataFormatError(
                 "no SMILES to train the SMILES tokenizer on (the input is empty or blank)"
@@ -233,21 +267,39 @@ class SmilesTokenizer:
         """Token -> id."""
         return dict(self._tok.get_vocab(with_added_tokens=True))
 
-    def tokenize(self, smiles: str) -> list[str]:
-        """The BPE tokens of one SMILES, without ``[CLS]``/``[SEP]``."""
-        return list(self._tok.encode(_clean(smiles), add_special_tokens=False).tokens)
+    def tokenize(self, smiles: str, *, max_smiles_length: int = MAX_SMILES_LENGTH) -> list[str]:
+        """The BPE tokens of one SMILES, without ``[CLS]``/``[SEP]``.
 
-    def encode_batch(self, smiles: Sequence[str], max_length: int = 64) -> dict[str, np.ndarray]:
+        Raises:
+            InvalidSmilesError: As :func:`~molgraphpt.chem.guards.check_smiles_text`.
+        """
+        text = check_smiles_text(smiles, max_smiles_length=max_smiles_length)
+        return list(self._tok.encode(text, add_special_tokens=False).tokens)
+
+    def encode_batch(
+        self,
+        smiles: Sequence[str],
+        max_length: int = 64,
+        *,
+        max_smiles_length: int = MAX_SMILES_LENGTH,
+    ) -> dict[str, np.ndarray]:
         """Token ids of a batch of SMILES.
 
         Args:
             smiles: ``batch_size`` SMILES (surrounding whitespace is stripped).
             max_length: Longest row, ``[CLS]`` and ``[SEP]`` included (>= 2); longer SMILES lose
                 their last tokens, never the ``[SEP]``.
+            max_smiles_length: Longest accepted SMILES in characters (pass the value the
+                molecules were featurized with; see :mod:`molgraphpt.chem.guards`).
 
         Returns:
             ``{"input_ids": [B, L], "attention_mask": [B, L]}`` int64, ``L`` = the longest row
             of the batch (at most ``max_length``), rows ``[CLS] tokens [SEP] [PAD]...``.
+
+        Raises:
+            ConfigError: ``max_length`` is below 2 or ``smiles`` is one string.
+            InvalidSmilesError: A SMILES is empty or breaks a rule of
+                :mod:`molgraphpt.chem.guards`; the error names its position in the batch.
         """
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
             raise ConfigError("smiles_max_length", max_length, expected="an integer >= 2")
@@ -255,7 +307,8 @@ class SmilesTokenizer:
             raise ConfigError(
                 "smiles", smiles[:40], expected="a list of SMILES strings, not one string"
             )
-        encodings = self._tok.encode_batch([_clean(s) for s in smiles], add_special_tokens=False)
+        texts = _checked(smiles, max_smiles_length, skip_blank=False)
+        encodings = self._tok.encode_batch(texts, add_special_tokens=False)
         ids = [e.ids[: max_length - 2] for e in encodings]
         width = max((len(i) for i in ids), default=0) + 2
         input_ids = np.full((len(ids), width), self.pad_id, dtype=np.int64)

@@ -28,6 +28,14 @@ from rdkit import Chem
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from molgraphpt._logging import rdkit_log_capture
+from molgraphpt.chem.guards import (
+    MAX_HEAVY_ATOMS,
+    MAX_SMILES_LENGTH,
+    check_heavy_atoms,
+    check_limits,
+    check_smiles_text,
+)
+from molgraphpt.chem.valence import valence_verdict
 from molgraphpt.errors import ConfigError, DataFormatError, InvalidSmilesError, UnknownNameError
 
 logger = logging.getLogger(__name__)
@@ -158,7 +166,13 @@ def _check_disjoint(train: np.ndarray, valid: np.ndarray, test: np.ndarray) -> N
 # --------------------------------------------------------------------------- scaffolds
 
 
-def murcko_scaffold(smiles: str, *, include_chirality: bool = True) -> str:
+def murcko_scaffold(
+    smiles: str,
+    *,
+    include_chirality: bool = True,
+    max_smiles_length: int = MAX_SMILES_LENGTH,
+    max_heavy_atoms: int = MAX_HEAVY_ATOMS,
+) -> str:
     """Return the Bemis-Murcko scaffold SMILES of a molecule.
 
     Same result as ``MurckoScaffold.MurckoScaffoldSmiles(smiles=..., includeChirality=...)``;
@@ -166,36 +180,52 @@ def murcko_scaffold(smiles: str, *, include_chirality: bool = True) -> str:
     esol mapping has trailing spaces). SMILES that current RDKit refuses to sanitize, such as
     hypervalent Al/B/Ge complexes (``CC(=O)O[AlH3](O)O``; 7 HIV and 8 Tox21 rows since RDKit
     2024.09), are parsed without sanitization and partially sanitized (everything but the valence
-    check) before the scaffold is taken, so that they still get a scaffold.
+    check) before the scaffold is taken, so that they still get a scaffold. The text is checked
+    first (:func:`~molgraphpt.chem.guards.check_smiles_text`: ASCII, no control characters, at
+    most ``max_smiles_length`` characters), and molecules with an impossible valence (an
+    over-valent C, N, O, ...: :mod:`molgraphpt.chem.valence`) or more than ``max_heavy_atoms``
+    heavy atoms are invalid, as in featurization. RDKit's scaffold code is cubic in the size of
+    the molecule: about 0.3 s at 500 heavy atoms, 3 s at 1,000.
 
     Args:
         smiles: SMILES string.
         include_chirality: Keep stereo marks in the scaffold SMILES (Hu et al. and OGB: True).
+        max_smiles_length: Longest accepted SMILES, in characters (see
+            :mod:`molgraphpt.chem.guards`); pass the value the molecules were featurized with.
+        max_heavy_atoms: Most heavy atoms of an accepted molecule.
 
     Returns:
         Canonical scaffold SMILES.
 
     Raises:
-        InvalidSmilesError: The SMILES is empty, not a string, or cannot be parsed at all.
+        InvalidSmilesError: The SMILES is empty, not a string, breaks a rule of
+            :mod:`~molgraphpt.chem.guards`, cannot be parsed or has an impossible valence.
+        ConfigError: A limit is not a positive integer.
     """
+    check_limits(max_smiles_length, max_heavy_atoms)
     with rdkit_log_capture():
-        return _murcko(smiles, include_chirality)[0]
+        return _murcko(smiles, include_chirality, (max_smiles_length, max_heavy_atoms))[0]
 
 
-def _murcko(smiles: str, include_chirality: bool) -> tuple[str, bool]:
-    """Scaffold of ``smiles`` and whether the unsanitized fallback was needed (no log capture)."""
-    if not isinstance(smiles, str):
-        raise InvalidSmilesError(repr(smiles), f"expected a str, got {type(smiles).__name__}")
-    text = smiles.strip()
-    if not text:
-        raise InvalidSmilesError(smiles, "empty SMILES")
+def _murcko(smiles: str, include_chirality: bool, limits: tuple[int, int]) -> tuple[str, bool]:
+    """Scaffold of ``smiles`` and whether the unsanitized fallback was needed (no log capture).
+
+    ``limits`` is ``(max_smiles_length, max_heavy_atoms)``.
+    """
+    text = check_smiles_text(smiles, max_smiles_length=limits[0])
     mol = Chem.MolFromSmiles(text)
     if mol is not None:
+        check_heavy_atoms(mol, smiles, limits[1])
         return _scaffold_smiles(mol, include_chirality), False
 
     mol = Chem.MolFromSmiles(text, sanitize=False)
     if mol is None:
         raise InvalidSmilesError(smiles, "RDKit cannot parse it (syntax error)")
+    verdict = valence_verdict(mol)
+    if not verdict.acceptable:
+        reason = verdict.reason or "it fails RDKit's sanitization"
+        raise InvalidSmilesError(smiles, f"RDKit cannot sanitize it ({reason})")
+    check_heavy_atoms(mol, smiles, limits[1])
     try:
         mol.UpdatePropertyCache(strict=False)
         Chem.SanitizeMol(mol, Chem.SANITIZE_ALL ^ Chem.SANITIZE_PROPERTIES, catchErrors=True)
@@ -221,20 +251,30 @@ def _scaffold_smiles(mol: Chem.Mol, include_chirality: bool) -> str:
 
 
 def group_by_scaffold(
-    smiles: Sequence[str], *, include_chirality: bool = True
+    smiles: Sequence[str],
+    *,
+    include_chirality: bool = True,
+    max_smiles_length: int = MAX_SMILES_LENGTH,
+    max_heavy_atoms: int = MAX_HEAVY_ATOMS,
 ) -> dict[str, list[int]]:
     """Group row indices by Murcko scaffold.
 
     Args:
         smiles: ``[num_mols]`` SMILES strings.
         include_chirality: Passed to :func:`murcko_scaffold`.
+        max_smiles_length: Longest accepted SMILES, in characters (see
+            :mod:`molgraphpt.chem.guards`); pass the value the molecules were featurized with.
+        max_heavy_atoms: Most heavy atoms of an accepted molecule.
 
     Returns:
         ``{scaffold: ascending row indices}``, scaffolds in order of first appearance.
 
     Raises:
         InvalidSmilesError: A SMILES has no scaffold; the error names its row.
+        ConfigError: A limit is not a positive integer.
     """
+    check_limits(max_smiles_length, max_heavy_atoms)
+    limits = (max_smiles_length, max_heavy_atoms)
     groups: dict[str, list[int]] = {}
     cache: dict[str, str] = {}
     num_fallback = 0
@@ -243,7 +283,7 @@ def group_by_scaffold(
             scaffold = cache.get(smi) if isinstance(smi, str) else None
             if scaffold is None:
                 try:
-                    scaffold, fallback = _murcko(smi, include_chirality)
+                    scaffold, fallback = _murcko(smi, include_chirality, limits)
                 except InvalidSmilesError as err:
                     raise err.at(row=row) from None
                 num_fallback += fallback
@@ -267,6 +307,8 @@ def scaffold_split(
     frac: _FracLike = _DEFAULT_FRAC,
     *,
     include_chirality: bool = True,
+    max_smiles_length: int = MAX_SMILES_LENGTH,
+    max_heavy_atoms: int = MAX_HEAVY_ATOMS,
 ) -> SplitIndices:
     """Deterministic scaffold split of Hu et al. 2020 (arXiv:1905.12265), as used by OGB.
 
@@ -279,6 +321,8 @@ def scaffold_split(
         smiles: ``[num_mols]`` SMILES strings, in dataset row order.
         frac: ``(train, valid, test)`` fractions, summing to 1.
         include_chirality: Keep stereo marks in scaffolds (True in Hu et al. and OGB).
+        max_smiles_length: Longest accepted SMILES (see :func:`murcko_scaffold`).
+        max_heavy_atoms: Most heavy atoms of an accepted molecule.
 
     Returns:
         The split.
@@ -287,8 +331,9 @@ def scaffold_split(
         ConfigError: ``frac`` is not three non-negative numbers summing to 1.
         InvalidSmilesError: A SMILES cannot be parsed.
     """
+    limits = {"max_smiles_length": max_smiles_length, "max_heavy_atoms": max_heavy_atoms}
     frac_train, frac_valid, _ = _check_frac(frac)
-    groups = group_by_scaffold(smiles, include_chirality=include_chirality).values()
+    groups = group_by_scaffold(smiles, include_chirality=include_chirality, **limits).values()
     ordered = sorted(groups, key=lambda group: (len(group), group[0]), reverse=True)
     train_cutoff = frac_train * len(smiles)
     valid_cutoff = (frac_train + frac_valid) * len(smiles)
@@ -340,6 +385,8 @@ def random_scaffold_split(
     *,
     seed: int,
     include_chirality: bool = True,
+    max_smiles_length: int = MAX_SMILES_LENGTH,
+    max_heavy_atoms: int = MAX_HEAVY_ATOMS,
 ) -> SplitIndices:
     """Random scaffold split of pretrain-gnns (Hu et al. 2020, ``random_scaffold_split``).
 
@@ -354,6 +401,8 @@ def random_scaffold_split(
         frac: ``(train, valid, test)`` fractions, summing to 1.
         seed: Seed in ``[0, 2**32)``.
         include_chirality: Keep stereo marks in scaffolds (pretrain-gnns: True).
+        max_smiles_length: Longest accepted SMILES (see :func:`murcko_scaffold`).
+        max_heavy_atoms: Most heavy atoms of an accepted molecule.
 
     Returns:
         The split.
@@ -362,9 +411,10 @@ def random_scaffold_split(
         ConfigError: ``frac`` or ``seed`` is invalid.
         InvalidSmilesError: A SMILES cannot be parsed.
     """
+    limits = {"max_smiles_length": max_smiles_length, "max_heavy_atoms": max_heavy_atoms}
     _, frac_valid, frac_test = _check_frac(frac)
     rng = np.random.RandomState(_check_seed(seed))
-    groups = list(group_by_scaffold(smiles, include_chirality=include_chirality).values())
+    groups = list(group_by_scaffold(smiles, include_chirality=include_chirality, **limits).values())
     max_valid = math.floor(frac_valid * len(smiles))
     max_test = math.floor(frac_test * len(smiles))
     train: list[int] = []
@@ -387,6 +437,8 @@ def balanced_scaffold_split(
     *,
     seed: int,
     include_chirality: bool = True,
+    max_smiles_length: int = MAX_SMILES_LENGTH,
+    max_heavy_atoms: int = MAX_HEAVY_ATOMS,
 ) -> SplitIndices:
     """Balanced scaffold split of chemprop (``scaffold_split(..., balanced=True)``).
 
@@ -402,6 +454,8 @@ def balanced_scaffold_split(
         frac: ``(train, valid, test)`` fractions, summing to 1.
         seed: Seed in ``[0, 2**32)``.
         include_chirality: Keep stereo marks in scaffolds.
+        max_smiles_length: Longest accepted SMILES (see :func:`murcko_scaffold`).
+        max_heavy_atoms: Most heavy atoms of an accepted molecule.
 
     Returns:
         The split.
@@ -410,9 +464,10 @@ def balanced_scaffold_split(
         ConfigError: ``frac`` or ``seed`` is invalid.
         InvalidSmilesError: A SMILES cannot be parsed.
     """
+    limits = {"max_smiles_length": max_smiles_length, "max_heavy_atoms": max_heavy_atoms}
     frac_train, frac_valid, frac_test = _check_frac(frac)
     rng = random.Random(_check_seed(seed))
-    groups = group_by_scaffold(smiles, include_chirality=include_chirality).values()
+    groups = group_by_scaffold(smiles, include_chirality=include_chirality, **limits).values()
     train_size, valid_size, test_size = (
         f * len(smiles) for f in (frac_train, frac_valid, frac_test)
     )
@@ -440,6 +495,8 @@ def make_split(
     seed: int = 0,
     *,
     include_chirality: bool = True,
+    max_smiles_length: int = MAX_SMILES_LENGTH,
+    max_heavy_atoms: int = MAX_HEAVY_ATOMS,
 ) -> SplitIndices:
     """Split a dataset with the splitter named ``kind``.
 
@@ -449,6 +506,8 @@ def make_split(
         frac: ``(train, valid, test)`` fractions, summing to 1.
         seed: Seed for the seeded splitters; ignored by ``"scaffold"``.
         include_chirality: Passed to the scaffold splitters.
+        max_smiles_length: Longest accepted SMILES (see :func:`murcko_scaffold`).
+        max_heavy_atoms: Most heavy atoms of an accepted molecule.
 
     Returns:
         The split.
@@ -458,14 +517,17 @@ def make_split(
         ConfigError: ``frac`` or ``seed`` is invalid.
         InvalidSmilesError: A SMILES cannot be parsed (scaffold splitters).
     """
+    limits = {"max_smiles_length": max_smiles_length, "max_heavy_atoms": max_heavy_atoms}
     splitters: dict[str, Callable[[], SplitIndices]] = {
-        "scaffold": lambda: scaffold_split(smiles, frac, include_chirality=include_chirality),
+        "scaffold": lambda: scaffold_split(
+            smiles, frac, include_chirality=include_chirality, **limits
+        ),
         "random": lambda: random_split(len(smiles), frac, seed=seed),
         "random_scaffold": lambda: random_scaffold_split(
-            smiles, frac, seed=seed, include_chirality=include_chirality
+            smiles, frac, seed=seed, include_chirality=include_chirality, **limits
         ),
         "balanced_scaffold": lambda: balanced_scaffold_split(
-            smiles, frac, seed=seed, include_chirality=include_chirality
+            smiles, frac, seed=seed, include_chirality=include_chirality, **limits
         ),
     }
     if kind not in splitters:

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from molgraphpt.chem.guards import MAX_HEAVY_ATOMS, MAX_SMILES_LENGTH
 from molgraphpt.chem.smiles import canonical_smiles, check_policy
 from molgraphpt.data.cache import Chunk, cached_store, file_sha256
 from molgraphpt.data.config import CorpusConfig
@@ -194,29 +195,48 @@ def expand_sources(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
 # ------------------------------------------------------------------ canonical-SMILES hashing
 
 
-def _hash_one(smiles: str, unsanitizable: str) -> int:
-    """64-bit hash of the canonical SMILES, or 0 when it does not parse."""
+_LIMITS = (MAX_SMILES_LENGTH, MAX_HEAVY_ATOMS)
+
+
+def _hash_one(smiles: str, unsanitizable: str, limits: tuple[int, int] = _LIMITS) -> int:
+    """64-bit hash of the canonical SMILES, or 0 when it is invalid.
+
+    Invalid means anything :func:`~molgraphpt.chem.smiles.parse_smiles` rejects: every such
+    SMILES (a non-string, non-ASCII text, one over the ``(max_smiles_length, max_heavy_atoms)``
+    ``limits``, an impossible valence, ...) raises :class:`InvalidSmilesError`, so this never
+    raises for a SMILES.
+    """
     try:
-        canon = canonical_smiles(smiles, unsanitizable=unsanitizable)  # type: ignore[arg-type]
+        canon = canonical_smiles(
+            smiles,
+            unsanitizable=unsanitizable,  # type: ignore[arg-type]
+            max_smiles_length=limits[0],
+            max_heavy_atoms=limits[1],
+        )
     except InvalidSmilesError:
         return 0
     value = int.from_bytes(hashlib.blake2b(canon.encode(), digest_size=8).digest(), "little")
     return value or 1  # 0 marks "unparsable"
 
 
-def _hash_task(smiles: list[str], unsanitizable: str) -> np.ndarray:
+def _hash_task(
+    smiles: list[str], unsanitizable: str, limits: tuple[int, int] = _LIMITS
+) -> np.ndarray:
     """Hashes ``[len(smiles)]`` uint64 (picklable: runs in worker processes)."""
     return np.fromiter(
-        (_hash_one(s, unsanitizable) for s in smiles), dtype=np.uint64, count=len(smiles)
+        (_hash_one(s, unsanitizable, limits) for s in smiles), dtype=np.uint64, count=len(smiles)
     )
 
 
 class _Hasher:
-    """Canonical-SMILES hashing in this process or a lazily started spawn pool."""
+    """Canonical-SMILES hashing in this process or a lazily started spawn pool.
 
-    def __init__(self, workers: int, unsanitizable: str) -> None:
+    ``limits`` is ``(max_smiles_length, max_heavy_atoms)``, as the store is featurized with.
+    """
+
+    def __init__(self, workers: int, unsanitizable: str, limits: tuple[int, int] = _LIMITS) -> None:
         self.processes = workers or os.cpu_count() or 1
-        self.task = partial(_hash_task, unsanitizable=unsanitizable)
+        self.task = partial(_hash_task, unsanitizable=unsanitizable, limits=limits)
         self._pool: Any = None
 
     def __call__(self, smiles: list[str]) -> np.ndarray:
@@ -256,6 +276,11 @@ def _exclusion_hashes(
             time.perf_counter() - start,
         )
     return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
+
+
+def _not_blank(smiles: object) -> bool:
+    """False for an empty or whitespace-only string (a non-string is left to featurization)."""
+    return not isinstance(smiles, str) or bool(smiles.strip())
 
 
 def _contains(sorted_set: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -318,7 +343,7 @@ def _corpus_chunks(
         col = None if sniff_format(path) == "smi" else smiles_col
         for chunk in iter_chunks(path, smiles_col=col):
             num_rows += len(chunk.rows)
-            keep = np.fromiter((bool(s.strip()) for s in chunk.smiles), bool, len(chunk.smiles))
+            keep = np.fromiter(map(_not_blank, chunk.smiles), bool, len(chunk.smiles))
             num_blank += int((~keep).sum())
             if len(excluded):
                 hit = _contains(excluded, hasher(chunk.smiles)) & keep

@@ -367,7 +367,7 @@ def canonical_keys(smiles: Sequence[str]) -> list[str]:
         try:
             keys.append(canonical_smiles(s))
         except MolGraphPTError:
-            keys.append(s.strip())
+            keys.append(s.strip() if isinstance(s, str) else repr(s))
     return keys
 
 
