@@ -18,18 +18,20 @@ if TYPE_CHECKING:
     from molgraphpt.models.pretrained import PretrainedModel
 
 
-def load(directory: str | os.PathLike[str]) -> PretrainedModel:
+def load(directory: str | os.PathLike[str], *, verify: bool = True) -> PretrainedModel:
     """Load any molgraphpt checkpoint directory as the class that wrote it (CPU, eval mode).
 
     ``meta.json``'s ``model_type`` picks the class: ``"property"`` (a fine-tuned
     :class:`~molgraphpt.models.heads.PropertyModel`), ``"moltext"``
     (:class:`~molgraphpt.models.moltext.MolTextModel`) or ``"graph_encoder"`` (a pretrained
     :class:`~molgraphpt.models.graph_checkpoint.PretrainedGraphEncoder`). Checkpoints of the
-    previous format (1) load too.
+    previous format (1) load too. The weight and tokenizer files are checked against the
+    SHA-256 checksums ``meta.json`` recorded when they were saved; ``verify=False`` skips that.
 
     Raises:
         CheckpointError: Not a checkpoint, an unreadable format version, or an unknown type.
+        IntegrityError: A file's bytes changed since it was saved.
     """
     from molgraphpt.models.pretrained import load as _load
 
-    return _load(directory)
+    return _load(directory, verify=verify)

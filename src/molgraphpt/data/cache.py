@@ -24,7 +24,7 @@ from molgraphpt._io import cache_root as cache_root  # re-exported: it was defin
 from molgraphpt.chem.features import FEATURIZER_VERSION
 from molgraphpt.chem.parallel import featurize_smiles
 from molgraphpt.data.store import FORMAT_VERSION, GraphStore, GraphStoreWriter
-from molgraphpt.errors import CacheError, InvalidSmilesError
+from molgraphpt.errors import CacheError, IntegrityError, InvalidSmilesError
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +53,19 @@ def fingerprint(parts: dict[str, Any]) -> str:
 
 @dataclass
 class Chunk:
-    """Rows read from a source: ``rows`` [k] source row numbers, ``smiles``, optional labels."""
+    """Rows read from a source.
+
+    Attributes:
+        rows: ``[k]`` int64, 0-based data-row numbers in the source.
+        smiles: The ``k`` SMILES.
+        labels: ``[k, num_tasks]`` float labels, or None.
+        lines: ``[k]`` int64, the 1-based file line of each row (header = line 1), when known.
+    """
 
     rows: np.ndarray
     smiles: list[str]
     labels: np.ndarray | None = None
+    lines: np.ndarray | None = None
 
 
 @dataclass
@@ -68,7 +76,7 @@ class BuildReport:
     num_molecules: int = 0
     num_invalid: int = 0
     num_partial: int = 0
-    invalid_examples: list[tuple[int, str, str]] = field(default_factory=list)
+    invalid_examples: list[tuple[int, str, str, int | None]] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -165,7 +173,8 @@ def _append_chunk(
     except InvalidSmilesError as err:
         # Positions inside the chunk -> rows of the source file.
         row = int(chunk.rows[err.row]) if err.row is not None else None
-        raise err.at(row=row, source=options.source) from None
+        line = _line_of(chunk, err.row)
+        raise err.at(row=row, line=line, source=options.source) from None
     kept = np.asarray(feats.rows, dtype=np.int64)
     writer.append(
         feats.atom_feats,
@@ -182,18 +191,29 @@ def _append_chunk(
     report.num_partial += len(feats.partial_rows)
     for row, smi, reason in feats.invalid_examples:
         if len(report.invalid_examples) < 10:
-            report.invalid_examples.append((int(chunk.rows[row]), smi, reason))
+            line = _line_of(chunk, row)
+            report.invalid_examples.append((int(chunk.rows[row]), smi, reason, line))
+
+
+def _line_of(chunk: Chunk, position: int | None) -> int | None:
+    """The file line of the row at ``position`` inside ``chunk`` (None when unknown)."""
+    if position is None or chunk.lines is None:
+        return None
+    return int(chunk.lines[position])
 
 
 def _log_report(report: BuildReport, source: str | None) -> None:
     """Warn about skipped invalid SMILES; note partially sanitized molecules."""
     if report.num_invalid:
+        row, smiles, _, line = report.invalid_examples[0]
+        where = f"line {line}" if line is not None else f"row {row}"
         logger.warning(
-            "skipped %d of %d rows with invalid SMILES in %s (e.g. row %d: %r)",
+            "skipped %d of %d rows with invalid SMILES in %s (e.g. %s: %r)",
             report.num_invalid,
             report.num_rows,
             source,
-            *report.invalid_examples[0][:2],
+            where,
+            smiles,
         )
     if report.num_partial:
         logger.info(
@@ -212,7 +232,10 @@ def cached_store(
     rebuild: bool = False,
     **build_kwargs: Any,
 ) -> GraphStore:
-    """Open the cached store for ``key``, building it from ``chunks`` if absent or stale.
+    """Open the cached store for ``key``, building it from ``chunks`` if absent, stale or damaged.
+
+    Opening verifies the store's checksums and structure (:meth:`GraphStore.open`); a cache
+    entry whose bytes changed on disk is rebuilt with a warning, never used.
 
     Args:
         name: Human-readable prefix of the cache directory.
@@ -230,6 +253,10 @@ def cached_store(
             if store.meta.get("fingerprint") == digest:
                 return store
             logger.warning("cache %s has a different fingerprint: rebuilding", directory)
+        except IntegrityError as err:
+            logger.warning(
+                "cache %s is damaged (%s): rebuilding it from its source", directory, err.path
+            )
         except CacheError as err:
             logger.warning("cache %s is unusable (%s): rebuilding", directory, err)
     directory.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,9 @@ class GraphLoader:
         with_labels: Attach ``y`` ``[batch_size, num_tasks]`` from the store's labels.
         rank: This process's rank under DDP.
         world_size: Number of DDP processes.
+
+    Raises:
+        ConfigError: ``batch_size`` is below 1, or an index is outside the store.
     """
 
     def __init__(
@@ -55,6 +58,13 @@ class GraphLoader:
             raise ConfigError("batch_size", batch_size, expected="an integer >= 1")
         self.store = store
         self.indices = np.arange(len(store)) if indices is None else np.asarray(indices, np.int64)
+        outside = (self.indices < 0) | (self.indices >= len(store))
+        if outside.any():  # a clear error now, not an IndexError in the middle of an epoch
+            raise ConfigError(
+                "indices",
+                int(self.indices[outside][0]),
+                expected=f"positions in [0, {len(store)}) of the store at {store.directory}",
+            )
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed

@@ -24,27 +24,53 @@ Bonds are stored once; directed edges ``(i, j), (j, i)`` are produced on load in
 a decoded graph equals ``ogb.utils.smiles2graph`` exactly. Drug-like molecules take about
 100–150 bytes each (deduplicated atom rows, 1-byte local indices), against ~14 KB in memory for
 chemprop's cache.
+
+Integrity: ``meta.json`` records ``checksums`` (``{"atom_code.bin": "sha256:<hex>", ...}``, one
+per array file) when the store is written, and :meth:`GraphStore.open` re-hashes every file
+(streamed in 4 MiB blocks, about 1 GB/s) before using it: damaged bytes raise
+:class:`~molgraphpt.errors.IntegrityError`. A structural check always runs, verified or not:
+offsets start at 0, never decrease and end at the array lengths, codes index their tables, table
+values are within OGB's vocabularies and every bond's atoms lie inside its own molecule, so even a
+damaged store opened with ``verify=False`` never yields an ``IndexError`` or an edge between two
+molecules. Stores written before checksums existed open with an info log line.
+
+A writer builds in ``<name>.tmp-<pid>`` (holding a ``.molgraphpt-temp`` marker with its pid and
+host) and renames it into place; when a writer starts, such folders in the same parent whose
+marker names this host and a process that no longer runs are removed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
+from molgraphpt import _io
 from molgraphpt.chem.features import ATOM_FEATURE_DIMS, BOND_FEATURE_DIMS
-from molgraphpt.errors import CacheError
+from molgraphpt.errors import CacheError, DataFormatError, IntegrityError
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "molgraphpt-graphstore"
 FORMAT_VERSION = 1
 _NUM_ATOM_COLS = len(ATOM_FEATURE_DIMS)
 _NUM_BOND_COLS = len(BOND_FEATURE_DIMS)
+#: Algorithm of the checksums written into ``meta.json`` (any :mod:`hashlib` name is read).
+CHECKSUM_ALGORITHM = "sha256"
+#: Arrays every store has (``labels``, ``smiles`` and ``smiles_ptr`` are optional).
+_REQUIRED_ARRAYS = ("atom_table", "bond_table", "atom_code", "bond_code", "bond_atoms")
+_REQUIRED_ARRAYS += ("atom_ptr", "bond_ptr", "rows")
+#: Name of a writer's temporary folder: ``<store name>.tmp-<pid>``.
+_TEMP_NAME = re.compile(r"(?P<name>.+)\.tmp-(?P<pid>[0-9]+)")
 
 
 def _smallest_uint(max_value: int, candidates: Iterable[type] = (np.uint8, np.uint16)) -> type:
@@ -56,6 +82,30 @@ def _smallest_uint(max_value: int, candidates: Iterable[type] = (np.uint8, np.ui
 
 def _index_dtype(max_value: int) -> type:
     return np.int32 if max_value <= np.iinfo(np.int32).max else np.int64
+
+
+def file_checksum(path: str | os.PathLike[str], algorithm: str = CHECKSUM_ALGORITHM) -> str:
+    """``"<algorithm>:<hex digest>"`` of a file (:func:`molgraphpt._io.file_checksum`).
+
+    Raises:
+        CacheError: ``algorithm`` is not one :mod:`hashlib` knows.
+    """
+    try:
+        return _io.file_checksum(path, algorithm)
+    except ValueError as err:
+        raise CacheError(f"cannot check {path}: unknown checksum algorithm {algorithm!r}") from err
+
+
+def _array_checksum(array: np.ndarray) -> str:
+    """Checksum of a C-contiguous array's bytes, equal to :func:`file_checksum` of its file."""
+    digest = hashlib.new(CHECKSUM_ALGORITHM)
+    digest.update(array.reshape(-1).view(np.uint8))
+    return f"{CHECKSUM_ALGORITHM}:{digest.hexdigest()}"
+
+
+def remove_stale_temp_dirs(parent: Path, pattern: re.Pattern[str] = _TEMP_NAME) -> list[Path]:
+    """Delete store temp folders in ``parent`` left by dead molgraphpt processes (only those)."""
+    return _io.remove_stale_temp_dirs(parent, pattern)
 
 
 class _Vocabulary:
@@ -136,10 +186,16 @@ class GraphStoreWriter:
     def __init__(self, directory: str | Path, *, num_tasks: int = 0, with_smiles: bool = True):
         self.directory = Path(directory)
         check_replaceable_store(self.directory)  # before any work: never delete user files
+        remove_stale_temp_dirs(self.directory.parent)  # debris of killed writers
         self.tmp = self.directory.with_name(f"{self.directory.name}.tmp-{os.getpid()}")
         if self.tmp.exists():
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True)
+            if _io.marker_pid(self.tmp) != os.getpid():
+                raise CacheError(
+                    f"cannot build the store {self.directory}: {self.tmp} is in the way and was "
+                    "not made by a molgraphpt store writer; move it away and try again"
+                )
+            shutil.rmtree(self.tmp)  # an earlier writer of this process that was not aborted
+        _io.make_marked_temp_dir(self.tmp, parents=True)
         self.num_tasks = num_tasks
         self.with_smiles = with_smiles
         self.atoms = _Vocabulary(_NUM_ATOM_COLS)
@@ -234,11 +290,12 @@ class GraphStoreWriter:
             arrays["smiles"] = self._read_part("smiles", np.uint8)
         for part in self.tmp.glob("*.part"):
             part.unlink()
-        described = {}
+        described, checksums = {}, {}
         for name, array in arrays.items():
             array = np.ascontiguousarray(array)
             array.tofile(self.tmp / f"{name}.bin")
             described[name] = {"dtype": array.dtype.str, "shape": list(array.shape)}
+            checksums[f"{name}.bin"] = _array_checksum(array)
         info = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -248,13 +305,15 @@ class GraphStoreWriter:
             "num_tasks": self.num_tasks,
             "arrays": described,
             **(meta or {}),
+            "checksums": checksums,
         }
         (self.tmp / "meta.json").write_text(json.dumps(info, indent=2))
         check_replaceable_store(self.directory)  # it may have appeared while we worked
         if self.directory.exists():
             shutil.rmtree(self.directory)
         os.replace(self.tmp, self.directory)
-        return GraphStore.open(self.directory)
+        (self.directory / _io.TEMP_MARKER).unlink(missing_ok=True)
+        return GraphStore.open(self.directory, verify=False)  # just hashed; structure checked
 
     def abort(self) -> None:
         """Close and delete the temporary directory (after an error)."""
@@ -303,30 +362,50 @@ class GraphStore:
         self._arrays = arrays
 
     @classmethod
-    def open(cls, directory: str | Path, *, mmap: bool = True) -> GraphStore:
-        """Open the store in ``directory``; raises :class:`CacheError` if it is not a valid one."""
-        directory = Path(directory)
+    def open(cls, directory: str | Path, *, mmap: bool = True, verify: bool = True) -> GraphStore:
+        """Open the store in ``directory``, checking that its bytes are the ones written.
+
+        Args:
+            directory: The store folder.
+            mmap: Memory-map the arrays (else read them into RAM).
+            verify: Re-hash every array file against the checksums in ``meta.json`` (about
+                1 GB/s). ``verify=False`` skips this for users who accept the risk; the cheap
+                structural check (offsets, codes and bond atoms within bounds) runs anyway.
+
+        Raises:
+            CacheError: Not a store, a file missing or truncated, or a structural defect.
+            IntegrityError: A file's checksum differs from the one recorded when it was written.
+        """
+        return cls._open(Path(directory), mmap=mmap, verify=verify, check=True)
+
+    @classmethod
+    def _open(cls, directory: Path, *, mmap: bool, verify: bool, check: bool) -> GraphStore:
         meta_path = directory / "meta.json"
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError) as err:
             raise CacheError(f"no readable graph store at {directory} ({err})") from err
+        if not isinstance(meta, dict) or not isinstance(meta.get("arrays"), dict):
+            raise CacheError(
+                f"{meta_path} is not a graph store description; {_fix(directory, meta)}"
+            )
         if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
             raise CacheError(
                 f"{directory} holds format {meta.get('format')!r} v{meta.get('format_version')}, "
                 f"expected {FORMAT!r} v{FORMAT_VERSION}; delete it to rebuild"
             )
+        specs = _array_specs(directory, meta)
+        if verify:
+            _verify_checksums(directory, meta)
         arrays = {}
-        for name, spec in meta["arrays"].items():
+        for name, (shape, dtype) in specs.items():
             path = directory / f"{name}.bin"
-            shape, dtype = tuple(spec["shape"]), np.dtype(spec["dtype"])
-            expected = int(np.prod(shape)) * dtype.itemsize
-            if not path.exists() or path.stat().st_size != expected:
-                raise CacheError(f"{path} is missing or truncated; delete {directory} to rebuild")
-            if expected == 0 or not mmap:
+            if _nbytes(shape, dtype) == 0 or not mmap:
                 arrays[name] = np.fromfile(path, dtype=dtype).reshape(shape)
             else:
                 arrays[name] = np.memmap(path, dtype=dtype, mode="r", shape=shape)
+        if check:
+            check_structure(directory, meta, arrays)
         return cls(directory, meta, arrays)
 
     def load_into_memory(self) -> GraphStore:
@@ -342,7 +421,9 @@ class GraphStore:
         return {"directory": self.directory, "in_memory": not self._is_mmap()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        other = GraphStore.open(state["directory"])
+        # The process that pickled the store verified and checked these files when it opened
+        # them; DataLoader workers reopen them every epoch, so they skip both.
+        other = GraphStore._open(Path(state["directory"]), mmap=True, verify=False, check=False)
         if state["in_memory"]:
             other.load_into_memory()
         self.__dict__.update(other.__dict__)
@@ -370,13 +451,22 @@ class GraphStore:
         if "smiles" not in self._arrays:
             raise CacheError(f"the store at {self.directory} was built without SMILES")
         ptr = self._arrays["smiles_ptr"]
-        return bytes(self._arrays["smiles"][ptr[index] : ptr[index + 1]]).decode()
+        return self._decode_text(bytes(self._arrays["smiles"][ptr[index] : ptr[index + 1]]))
 
     def all_smiles(self) -> list[str]:
         """Every SMILES in store order."""
         ptr = np.asarray(self._arrays["smiles_ptr"])
         blob = bytes(np.asarray(self._arrays["smiles"]))
-        return [blob[ptr[i] : ptr[i + 1]].decode() for i in range(len(self))]
+        return [self._decode_text(blob[ptr[i] : ptr[i + 1]]) for i in range(len(self))]
+
+    def _decode_text(self, raw: bytes) -> str:
+        try:
+            return raw.decode()
+        except UnicodeDecodeError as err:
+            raise CacheError(
+                f"{self.directory / 'smiles.bin'} holds bytes that are not UTF-8 ({err}); "
+                f"{_fix(self.directory, self.meta)}"
+            ) from err
 
     def nbytes(self, *, graph_only: bool = False) -> int:
         """Bytes on disk (graph arrays only: tables, codes, bond atoms and pointers)."""
@@ -392,9 +482,13 @@ class GraphStore:
 
         Returns:
             The graphs in the order given, node indices offset per graph as in a PyG batch.
+
+        Raises:
+            DataFormatError: An index is outside ``[0, len(store))``.
         """
         a = self._arrays
         idx = np.asarray(indices, dtype=np.int64)
+        check_indices(idx, len(self), self.directory)
         atom_ptr, bond_ptr = a["atom_ptr"], a["bond_ptr"]
         a0 = np.asarray(atom_ptr[idx], dtype=np.int64)
         num_nodes = np.asarray(atom_ptr[idx + 1], dtype=np.int64) - a0
@@ -438,3 +532,228 @@ def assemble_graphs(
     edge_attr = np.repeat(np.asarray(bond_feats, dtype=np.int64).reshape(-1, 3), 2, axis=0)
     x = np.asarray(atom_feats, dtype=np.int64)
     return DecodedGraphs(x, edge_index, edge_attr, num_nodes, 2 * num_bonds)
+
+
+# ------------------------------------------------------------------------------------ integrity
+
+
+def check_indices(indices: np.ndarray, size: int, directory: Path) -> None:
+    """Refuse molecule ``indices`` ``[k]`` outside ``[0, size)`` of the store at ``directory``.
+
+    Raises:
+        DataFormatError: Naming the first bad index.
+    """
+    if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= size):
+        bad = int(indices[(indices < 0) | (indices >= size)][0])
+        raise DataFormatError(
+            f"molecule index {bad} is outside the store at {directory}, which holds {size} "
+            f"molecules (valid: 0..{size - 1}); check the split or index file it came from"
+        )
+
+
+def _nbytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    return int(np.prod(shape)) * dtype.itemsize
+
+
+def _fix(directory: Path, meta: Any) -> str:
+    """How to rebuild the store at ``directory``: the featurize command, or the cache rule."""
+    meta = meta if isinstance(meta, dict) else {}
+    if "fingerprint" in meta:
+        return (
+            f"it is an automatic feature cache: delete {directory} and it is rebuilt from its "
+            "source the next time it is used"
+        )
+    source = meta.get("source")
+    if source and isinstance(meta.get("smiles_col"), str):
+        targets = ",".join(str(t) for t in meta.get("targets") or [])
+        extra = f" --targets {targets}" if targets else ""
+        return (
+            f"rebuild it: molgraphpt featurize {source} --out {directory} "
+            f"--smiles-col {meta['smiles_col']}{extra}"
+        )
+    return f"rebuild it from its source (e.g. molgraphpt featurize SOURCE --out {directory})"
+
+
+def _array_specs(directory: Path, meta: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], Any]]:
+    """Shape and dtype of each array of ``meta``, after checking every file has that size.
+
+    Raises:
+        CacheError: A required array is not described, a description is malformed, or a file
+            is missing or has another size.
+    """
+    missing = [name for name in _REQUIRED_ARRAYS if name not in meta["arrays"]]
+    if missing:
+        raise CacheError(
+            f"{directory / 'meta.json'} describes no {', '.join(missing)}; {_fix(directory, meta)}"
+        )
+    specs = {}
+    for name, spec in meta["arrays"].items():
+        path = directory / f"{name}.bin"
+        try:
+            shape, dtype = tuple(int(n) for n in spec["shape"]), np.dtype(spec["dtype"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise CacheError(
+                f"{directory / 'meta.json'} describes {name} wrongly ({err!r}); "
+                f"{_fix(directory, meta)}"
+            ) from err
+        if not path.exists() or path.stat().st_size != _nbytes(shape, dtype):
+            raise CacheError(f"{path} is missing or truncated; delete {directory} to rebuild")
+        specs[name] = (shape, dtype)
+    return specs
+
+
+def _verify_checksums(directory: Path, meta: dict[str, Any]) -> None:
+    """Re-hash every array file and compare with ``meta["checksums"]``.
+
+    Raises:
+        IntegrityError: A file's bytes changed since the store was written.
+        CacheError: The checksums do not cover an array file.
+    """
+    checksums = meta.get("checksums")
+    if not checksums:
+        logger.info(
+            "graph store %s records no checksums (written before molgraphpt "
+            "recorded them); its bytes are not verified",
+            directory,
+        )
+        return
+    for name in meta["arrays"]:
+        filename = f"{name}.bin"
+        expected = checksums.get(filename) if isinstance(checksums, dict) else None
+        if not isinstance(expected, str) or ":" not in expected:
+            raise CacheError(
+                f"{directory / 'meta.json'} records no checksum for {filename}; "
+                f"{_fix(directory, meta)}"
+            )
+        actual = file_checksum(directory / filename, expected.split(":", 1)[0])
+        if actual != expected:
+            raise IntegrityError(
+                directory / filename,
+                expected=expected,
+                actual=actual,
+                fix=f"The store was damaged on disk; {_fix(directory, meta)}. To use it anyway "
+                "at your own risk, open it with GraphStore.open(..., verify=False).",
+            )
+
+
+def _blocks(length: int, size: int = 1 << 20) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of consecutive blocks covering ``range(length)``."""
+    for start in range(0, length, size):
+        yield start, min(start + size, length)
+
+
+def check_structure(directory: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """The cheap check every opened store passes: decoding it can never index out of bounds.
+
+    Offsets start at 0, never decrease and end at the lengths of what they index; codes index
+    their tables; table values lie inside OGB's vocabularies; every bond's two atoms belong to
+    its own molecule. Arrays are scanned in blocks, so memory stays flat on huge stores.
+
+    Args:
+        directory: The store folder (for messages).
+        meta: Its ``meta.json``.
+        arrays: The arrays, by name (memory-mapped or in RAM).
+
+    Raises:
+        CacheError: Naming the array, the first bad position and how to rebuild the store.
+    """
+    a = arrays
+    n = meta.get("num_molecules")
+    fail = _Failure(directory, meta)
+    if not isinstance(n, int) or n < 0:
+        fail("meta.json", f"num_molecules is {n!r}")
+    _check_table(a["atom_table"], ATOM_FEATURE_DIMS, "atom_table", fail)
+    _check_table(a["bond_table"], BOND_FEATURE_DIMS, "bond_table", fail)
+    if a["bond_atoms"].ndim != 2 or a["bond_atoms"].shape[1:] != (2,):
+        fail("bond_atoms", f"shape {list(a['bond_atoms'].shape)} is not [num_bonds, 2]")
+    _check_ptr(a["atom_ptr"], n, len(a["atom_code"]), "atom_ptr", fail)
+    _check_ptr(a["bond_ptr"], n, len(a["bond_code"]), "bond_ptr", fail)
+    if len(a["bond_atoms"]) != len(a["bond_code"]):
+        fail("bond_atoms", f"{len(a['bond_atoms'])} rows for {len(a['bond_code'])} bonds")
+    _check_codes(a["atom_code"], len(a["atom_table"]), "atom_code", fail)
+    _check_codes(a["bond_code"], len(a["bond_table"]), "bond_code", fail)
+    if len(a["rows"]) != n:
+        fail("rows", f"{len(a['rows'])} entries for {n} molecules")
+    _check_bond_atoms(a["bond_atoms"], a["atom_ptr"], a["bond_ptr"], a["rows"], fail)
+    if "labels" in a and len(a["labels"]) != n:
+        fail("labels", f"{len(a['labels'])} rows for {n} molecules")
+    if "smiles" in a or "smiles_ptr" in a:
+        if "smiles" not in a or "smiles_ptr" not in a:
+            fail("smiles", "only one of smiles and smiles_ptr is stored")
+        _check_ptr(a["smiles_ptr"], n, len(a["smiles"]), "smiles_ptr", fail)
+
+
+class _Failure:
+    """Raises the :class:`CacheError` of a structural defect in one array of a store."""
+
+    def __init__(self, directory: Path, meta: dict[str, Any]) -> None:
+        self.directory, self.meta = directory, meta
+
+    def __call__(self, name: str, problem: str) -> NoReturn:
+        path = self.directory / (name if name.endswith(".json") else f"{name}.bin")
+        raise CacheError(
+            f"{path} is damaged: {problem}, so its graphs cannot be decoded safely; "
+            f"{_fix(self.directory, self.meta)}"
+        )
+
+
+def _check_table(table: np.ndarray, dims: tuple[int, ...], name: str, fail: _Failure) -> None:
+    """Every column ``c`` of ``table`` ``[num_rows, len(dims)]`` is below ``dims[c]``."""
+    if table.ndim != 2 or table.shape[1] != len(dims):
+        fail(name, f"shape {list(table.shape)} is not [num_rows, {len(dims)}]")
+    if len(table) == 0:
+        return
+    bad = np.asarray(table).astype(np.int64) >= np.asarray(dims, dtype=np.int64)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        fail(name, f"row {row} column {col} is {int(table[row, col])}, not below {dims[col]}")
+
+
+def _check_ptr(ptr: np.ndarray, n: int, total: int, name: str, fail: _Failure) -> None:
+    """``ptr`` ``[n + 1]`` starts at 0, never decreases and ends at ``total``."""
+    if ptr.ndim != 1 or len(ptr) != n + 1:
+        fail(name, f"shape {list(ptr.shape)} is not [{n + 1}] for {n} molecules")
+    if int(ptr[0]) != 0 or int(ptr[-1]) != total:
+        fail(name, f"runs from {int(ptr[0])} to {int(ptr[-1])}, not from 0 to {total}")
+    for start, stop in _blocks(n):
+        step = np.diff(np.asarray(ptr[start : stop + 1], dtype=np.int64))
+        if (step < 0).any():
+            i = start + int(np.argmax(step < 0))
+            fail(name, f"decreases after molecule {i} ({int(ptr[i])} -> {int(ptr[i + 1])})")
+
+
+def _check_codes(codes: np.ndarray, table_size: int, name: str, fail: _Failure) -> None:
+    """Every code ``[num_items]`` is a row of a table with ``table_size`` rows."""
+    for start, stop in _blocks(len(codes), 1 << 24):
+        block = np.asarray(codes[start:stop])
+        if len(block) and int(block.max()) >= table_size:
+            i = start + int(np.argmax(block >= table_size))
+            fail(name, f"entry {i} is {int(codes[i])}, but the table has {table_size} rows")
+
+
+def _check_bond_atoms(
+    bond_atoms: np.ndarray,
+    atom_ptr: np.ndarray,
+    bond_ptr: np.ndarray,
+    rows: np.ndarray,
+    fail: _Failure,
+) -> None:
+    """Both atoms ``[num_bonds, 2]`` of every bond are atoms of the bond's own molecule."""
+    n = len(atom_ptr) - 1
+    for start, stop in _blocks(n, 1 << 16):
+        b0, b1 = int(bond_ptr[start]), int(bond_ptr[stop])
+        num_atoms = np.diff(np.asarray(atom_ptr[start : stop + 1], dtype=np.int64))
+        num_bonds = np.diff(np.asarray(bond_ptr[start : stop + 1], dtype=np.int64))
+        local = np.asarray(bond_atoms[b0:b1])
+        limit = np.repeat(num_atoms, num_bonds)
+        bad = (local[:, 0] >= limit) | (local[:, 1] >= limit)  # column-wise: 20x faster
+        if local.dtype.kind == "i":
+            bad |= (local[:, 0] < 0) | (local[:, 1] < 0)
+        if bad.any():
+            bond = int(np.argmax(bad))
+            mol = start + int(np.searchsorted(np.cumsum(num_bonds), bond, side="right"))
+            fail(
+                "bond_atoms",
+                f"bond {b0 + bond} joins atoms {local[bond].tolist()} of molecule {mol} (source "
+                f"row {int(rows[mol])}), which has {int(num_atoms[mol - start])} atoms",
+            )

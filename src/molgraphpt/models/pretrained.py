@@ -33,6 +33,7 @@ from molgraphpt.models.serialization import (
     model_type,
     require_checkpoint,
     save_pretrained,
+    verify_checkpoint,
 )
 
 __all__ = [
@@ -124,13 +125,21 @@ class PretrainedModel(nn.Module):
         )
 
     @classmethod
-    def from_pretrained(cls: type[P], directory: str | os.PathLike[str]) -> P:
+    def from_pretrained(
+        cls: type[P], directory: str | os.PathLike[str], *, verify: bool = True
+    ) -> P:
         """Load a checkpoint of this class; the model is on the CPU, in eval mode.
+
+        Args:
+            directory: Checkpoint directory.
+            verify: Check every file the checksums in ``meta.json`` list (weights, text model,
+                tokenizer) before reading any; ``False`` skips this, at your own risk.
 
         Raises:
             CheckpointError: Files are missing or unreadable, the checkpoint holds another
                 ``model_type`` (the message names :func:`molgraphpt.load`), its format is not
                 readable, or the weights do not fit its config.
+            IntegrityError: A file changed since the checkpoint was saved.
         """
         path = require_checkpoint(directory)
         found = model_type(load_meta(path))
@@ -139,20 +148,27 @@ class PretrainedModel(nn.Module):
                 f"{path} holds a {found!r} model, not a {cls.model_type!r} ({cls.__name__}); "
                 "molgraphpt.load(dir) returns whichever class a checkpoint holds"
             )
+        if verify:
+            verify_checkpoint(path)
         model = cls._build_from_checkpoint(path, load_config(path, cls.config_class))
-        load_state_strict(
-            model, load_state(path), source=str(path), skip_prefixes=model._weights_skip()
-        )
+        state = load_state(path, verify=False)  # verified above with the other files
+        load_state_strict(model, state, source=str(path), skip_prefixes=model._weights_skip())
         model.eval()
         return model
 
 
-def load(directory: str | os.PathLike[str]) -> PretrainedModel:
+def load(directory: str | os.PathLike[str], *, verify: bool = True) -> PretrainedModel:
     """Load any molgraphpt checkpoint as the class that wrote it (CPU, eval mode).
+
+    Args:
+        directory: Checkpoint directory.
+        verify: Check the files against the checksums in ``meta.json`` first (``False``: skip,
+            at your own risk).
 
     Raises:
         CheckpointError: Not a checkpoint, an unreadable format, or a ``model_type`` this
             version does not know.
+        IntegrityError: A file changed since the checkpoint was saved.
     """
     _register_model_classes()
     path = require_checkpoint(directory)
@@ -162,7 +178,7 @@ def load(directory: str | os.PathLike[str]) -> PretrainedModel:
             f"{path} holds a model of type {found!r}, which this molgraphpt does not know "
             f"(known: {sorted(MODEL_TYPES)})"
         )
-    return MODEL_TYPES[found].from_pretrained(path)
+    return MODEL_TYPES[found].from_pretrained(path, verify=verify)
 
 
 def graph_encoder_config(directory: str | os.PathLike[str]) -> GraphEncoderConfig:
@@ -181,16 +197,22 @@ def graph_encoder_config(directory: str | os.PathLike[str]) -> GraphEncoderConfi
     return graph_cfg
 
 
-def load_graph_encoder(directory: str | os.PathLike[str]) -> GraphEncoder:
+def load_graph_encoder(directory: str | os.PathLike[str], *, verify: bool = True) -> GraphEncoder:
     """The graph encoder of any checkpoint that holds one, alone (CPU, eval mode).
 
     Builds only the encoder (a molecule–text checkpoint's text model is not loaded).
 
+    Args:
+        directory: Checkpoint directory.
+        verify: Check ``model.safetensors`` against its checksum first (``False``: skip, at your
+            own risk).
+
     Raises:
         CheckpointError: As :func:`graph_encoder_config`, or weights that do not fit.
+        IntegrityError: ``model.safetensors`` changed since it was saved.
     """
     encoder = build_graph_encoder(graph_encoder_config(directory))
-    load_encoder_weights(encoder, directory)
+    load_encoder_weights(encoder, directory, verify=verify)
     return encoder.eval()
 
 

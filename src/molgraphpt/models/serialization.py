@@ -7,11 +7,17 @@ checkpoint and an interrupted save leaves the previous one intact.
 
 ``meta.json`` says what wrote the checkpoint and how to read it back: ``format_version`` (see
 :data:`FORMAT_VERSION`), ``model_type`` (the key :func:`molgraphpt.load` dispatches on),
-``model_class`` and ``config_class``. Since format 2 the graph encoder of every checkpoint sits
-under one state-dict prefix, :data:`GRAPH_ENCODER_PREFIX`; checkpoints of format 1 are migrated
-on read by :func:`migrate_state` from a fixed table of the three layouts format 1 had, never by
-guessing. ``config.yaml`` is read by the package's one strict loader,
-:func:`molgraphpt._config_io.from_dict`.
+``model_class``, ``config_class`` and ``checksums``: ``{"model.safetensors": "sha256:<hex>", ...}``
+for every file written except ``config.yaml`` (plain text, read by a strict loader) and
+``meta.json`` itself, i.e. the weights, a text model's ``text/`` files and a SMILES tokenizer.
+Loading re-hashes the files it reads (streamed in 4 MiB blocks, about 1 GB/s) and raises
+:class:`~molgraphpt.errors.IntegrityError` on a mismatch; ``verify=False`` skips that for users
+who accept the risk. Checkpoints written before checksums existed load with an info log line.
+
+Since format 2 the graph encoder of every checkpoint sits under one state-dict prefix,
+:data:`GRAPH_ENCODER_PREFIX`; checkpoints of format 1 are migrated on read by
+:func:`migrate_state` from a fixed table of the three layouts format 1 had, never by guessing.
+``config.yaml`` is read by the package's one strict loader, :func:`molgraphpt._config_io.from_dict`.
 """
 
 from __future__ import annotations
@@ -20,20 +26,24 @@ import dataclasses
 import json
 import logging
 import os
+import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 import torch
 import yaml
 from torch import Tensor, nn
 
+from molgraphpt import _io
 from molgraphpt._config_io import from_dict
-from molgraphpt.errors import CheckpointError, ConfigError, UnknownNameError
+from molgraphpt._io import file_mode
+from molgraphpt.errors import CheckpointError, ConfigError, IntegrityError, UnknownNameError
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +64,14 @@ _V1_LAYOUTS: dict[str, tuple[str, str]] = {
     "molgraphpt.models.moltext.MolTextModel": ("moltext", "graph."),
     "molgraphpt.config.schema.PretrainedEncoderConfig": ("graph_encoder", ""),
 }
+
+#: ``meta.json`` key of the files' checksums, and the algorithm written (any hashlib name reads).
+CHECKSUMS_KEY = "checksums"
+CHECKSUM_ALGORITHM = "sha256"
+#: Files not covered by checksums: the human-readable config (strictly parsed) and meta itself.
+_UNCHECKED = frozenset({CONFIG_NAME, META_NAME})
+#: The temporary folder of an atomic write: ``.<name>.tmp-<pid>-<8 hex digits>``.
+_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.tmp-(?P<pid>[0-9]+)-[0-9a-f]{8}")
 
 C = TypeVar("C")
 M = TypeVar("M", bound=nn.Module)
@@ -108,7 +126,7 @@ def save_pretrained(
         )
     _check_replaceable(target)
     tensors = _contiguous_unshared(model.state_dict() if state is None else state)
-    meta_text = _meta_text(target, model, config, meta, info)
+    document = _meta_document(target, model, config, meta, info)
     config_text = yaml.safe_dump(_plain(dataclasses.asdict(config)), sort_keys=False)
 
     from safetensors.torch import save_file
@@ -118,16 +136,20 @@ def save_pretrained(
         save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
         if write_extra is not None:
             write_extra(tmp)
-        (tmp / META_NAME).write_text(meta_text + "\n")
+        document[CHECKSUMS_KEY] = {name: file_checksum(tmp / name) for name in _checked_files(tmp)}
+        (tmp / META_NAME).write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
 
     _write_dir_atomically(target, write)
     return target
 
 
-def _meta_text(
+def _meta_document(
     target: Path, model: nn.Module, config: Any, meta: dict | None, info: Mapping[str, Any] | None
-) -> str:
-    """``meta.json``'s text: the reserved layout and provenance entries, then ``meta``."""
+) -> dict[str, Any]:
+    """``meta.json``'s content: the reserved layout and provenance entries, then ``meta``.
+
+    Its ``checksums`` entry is filled in once the files are written.
+    """
     from molgraphpt._version import __version__
     from molgraphpt.provenance import git_revision
 
@@ -141,31 +163,70 @@ def _meta_text(
         "num_parameters": sum(p.numel() for p in model.parameters()),
         **(info or {}),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        CHECKSUMS_KEY: {},
     }
     clash = sorted(set(meta or {}) & set(reserved))
     if clash:
         raise CheckpointError(f"cannot save {target}: meta keys {clash} are reserved")
+    document = {**reserved, **(meta or {})}
     try:
-        return json.dumps({**reserved, **(meta or {})}, indent=2, sort_keys=False)
+        json.dumps(document)
     except (TypeError, ValueError) as err:
         raise CheckpointError(
             f"cannot save {target}: meta is not JSON-serializable: {err}"
         ) from err
+    return document
+
+
+def _checked_files(directory: Path) -> list[str]:
+    """Paths (relative, POSIX) of the files of ``directory`` that checksums cover."""
+    names = (p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
+    return sorted(name for name in names if name not in _UNCHECKED and name != _io.TEMP_MARKER)
+
+
+def file_checksum(path: str | os.PathLike[str], algorithm: str = CHECKSUM_ALGORITHM) -> str:
+    """``"<algorithm>:<hex digest>"`` of a file (:func:`molgraphpt._io.file_checksum`).
+
+    Raises:
+        CheckpointError: ``algorithm`` is not one :mod:`hashlib` knows.
+    """
+    try:
+        return _io.file_checksum(path, algorithm)
+    except ValueError as err:
+        raise CheckpointError(
+            f"cannot check {path}: unknown checksum algorithm {algorithm!r}"
+        ) from err
 
 
 def _write_dir_atomically(target: Path, write: Callable[[Path], None]) -> None:
-    """Run ``write(tmp)`` in a temporary sibling directory, fsync its files, rename it in place."""
+    """Run ``write(tmp)`` in a temporary sibling directory, fsync its files, rename it in place.
+
+    The temporary directory, ``.<name>.tmp-<pid>-<hex>``, and its files get the umask's
+    permissions (safetensors writes 0o600 files; a checkpoint should be as readable as any file
+    the user writes) and it holds a marker naming this process and host; such directories left
+    by processes that no longer run are removed first.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    remove_stale_temp_dirs(target.parent)
+    name = f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = _io.make_marked_temp_dir(target.parent / name)
     try:
         write(tmp)
+        mode = file_mode()
         for path in tmp.rglob("*"):
-            if path.is_file():
+            if path.is_file() and not path.is_symlink():
+                os.chmod(path, mode)
                 _fsync(path)
         _replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    (target / _io.TEMP_MARKER).unlink(missing_ok=True)
+
+
+def remove_stale_temp_dirs(parent: Path, pattern: re.Pattern[str] = _TEMP_NAME) -> list[Path]:
+    """Delete checkpoint temp folders in ``parent`` left by dead molgraphpt processes, only."""
+    return _io.remove_stale_temp_dirs(parent, pattern)
 
 
 def _check_replaceable(target: Path) -> None:
@@ -230,24 +291,93 @@ def _plain(value: Any) -> Any:
 # -------------------------------------------------------------------------------------- loading
 
 
-def load_state(directory: str | os.PathLike[str]) -> dict[str, Tensor]:
+def verify_checkpoint(
+    directory: str | os.PathLike[str], names: tuple[str, ...] | None = None
+) -> None:
+    """Re-hash a checkpoint's files and compare them with the checksums in its ``meta.json``.
+
+    A checkpoint written before checksums were recorded passes with an info log line.
+
+    Args:
+        directory: Checkpoint directory.
+        names: Only these files (relative paths, e.g. ``("model.safetensors",)``); default: every
+            file the checksums list.
+
+    Raises:
+        IntegrityError: A file's bytes differ from those written (the message names the file,
+            both checksums, and says to restore or re-download it).
+        CheckpointError: ``meta.json`` is unreadable, or a listed file is missing.
+    """
+    path = Path(directory)
+    checksums = load_meta(path).get(CHECKSUMS_KEY)
+    if not checksums or not isinstance(checksums, dict):
+        logger.info(
+            "checkpoint %s records no checksums (written before molgraphpt recorded "
+            "them); its files are not verified",
+            path,
+        )
+        return
+    for name in sorted(checksums) if names is None else names:
+        expected = checksums.get(name)
+        if expected is None:
+            logger.info("checkpoint %s records no checksum for %s; it is not verified", path, name)
+            continue
+        file = _checked_path(path, name, expected)
+        actual = file_checksum(file, expected.split(":", 1)[0])
+        if actual != expected:
+            raise IntegrityError(
+                file,
+                expected=expected,
+                actual=actual,
+                fix=f"The file was damaged after the checkpoint was saved: restore {file} from "
+                f"a backup or re-download the checkpoint {path}. To load it anyway at your own "
+                "risk, pass verify=False.",
+            )
+
+
+def _checked_path(directory: Path, name: str, expected: Any) -> Path:
+    """The file ``name`` of the checksum map, which must stay inside ``directory`` and exist."""
+    relative = PurePosixPath(name)
+    if relative.is_absolute() or ".." in relative.parts or not isinstance(expected, str):
+        raise CheckpointError(
+            f"{directory / META_NAME} has a malformed checksum entry {name!r}: {expected!r}"
+        )
+    file = directory / relative
+    if not file.is_file():
+        raise CheckpointError(
+            f"checkpoint {directory} is missing {name}, which was saved with it; restore it "
+            "from a backup or re-download the checkpoint"
+        )
+    return file
+
+
+def load_state(directory: str | os.PathLike[str], *, verify: bool = True) -> dict[str, Tensor]:
     """Read the state dict of a checkpoint directory onto the CPU, in the current layout.
 
     A format-1 checkpoint's keys are migrated (:func:`migrate_state`), so the graph encoder is
     always under :data:`GRAPH_ENCODER_PREFIX`.
 
+    Args:
+        directory: Checkpoint directory.
+        verify: Check ``model.safetensors`` against its checksum in ``meta.json`` first
+            (``False``: skip, at your own risk).
+
     Raises:
         CheckpointError: The directory or its ``model.safetensors`` is missing or unreadable,
             or ``meta.json`` names a format this version cannot read.
+        IntegrityError: ``model.safetensors`` changed since it was saved.
     """
     path = _require_files(Path(directory), (WEIGHTS_NAME,))
+    has_meta = (path / META_NAME).is_file()
+    if verify and has_meta:
+        verify_checkpoint(path, (WEIGHTS_NAME,))
     from safetensors.torch import load_file
 
     try:
         state = load_file(str(path / WEIGHTS_NAME), device="cpu")
     except Exception as err:  # safetensors raises its own error types for corrupt files
         raise CheckpointError(f"cannot read weights {path / WEIGHTS_NAME}: {err}") from err
-    if not (path / META_NAME).is_file():
+    if not has_meta:
         return state  # a bare state dict (written by hand): nothing says how to migrate it
     return migrate_state(load_meta(path), state)
 
@@ -350,14 +480,20 @@ def migrate_state(meta: Mapping[str, Any], state: dict[str, Tensor]) -> dict[str
 
 
 def load_pretrained(
-    directory: str | os.PathLike[str], config_cls: type[C], build_fn: Callable[[C], M]
+    directory: str | os.PathLike[str],
+    config_cls: type[C],
+    build_fn: Callable[[C], M],
+    *,
+    verify: bool = True,
 ) -> tuple[M, C]:
-    """Rebuild a model from a checkpoint directory (the code every ``from_pretrained`` runs).
+    """Rebuild a model from a checkpoint directory written by :func:`save_pretrained`.
 
     Args:
         directory: Checkpoint directory written by :func:`save_pretrained`.
         config_cls: Dataclass of the saved config, e.g. ``PropertyModelConfig``.
         build_fn: Builds the model from the config, e.g. ``PropertyModel``.
+        verify: Check the weights against their checksum first (``False``: skip, at your own
+            risk).
 
     Returns:
         ``(model, config)``, the model on the CPU in eval mode.
@@ -365,11 +501,12 @@ def load_pretrained(
     Raises:
         CheckpointError: Files are missing or unreadable, or the weights do not match the model
             (the message lists missing, unexpected and mis-shaped keys).
+        IntegrityError: ``model.safetensors`` changed since it was saved.
     """
     path = _require_files(Path(directory), (CONFIG_NAME, WEIGHTS_NAME))
     config = load_config(path, config_cls)
     model = build_fn(config)
-    load_state_strict(model, load_state(path), source=str(path))
+    load_state_strict(model, load_state(path, verify=verify), source=str(path))
     model.eval()
     return model, config
 
@@ -473,7 +610,11 @@ class EncoderLoadReport:
 
 
 def load_encoder_weights(
-    encoder: nn.Module, directory: str | os.PathLike[str], *, strict: bool = True
+    encoder: nn.Module,
+    directory: str | os.PathLike[str],
+    *,
+    strict: bool = True,
+    verify: bool = True,
 ) -> EncoderLoadReport:
     """Initialise a graph encoder from the graph encoder of any checkpoint that holds one.
 
@@ -487,14 +628,17 @@ def load_encoder_weights(
         strict: Require the keys to be exactly the encoder's. With ``False``, missing keys keep
             their current values and extra keys are ignored (both logged). Shapes must always
             match.
+        verify: Check ``model.safetensors`` against its checksum first (``False``: skip, at
+            your own risk).
 
     Returns:
         What was loaded.
 
     Raises:
         CheckpointError: The checkpoint holds no graph encoder, or keys/shapes do not match.
+        IntegrityError: ``model.safetensors`` changed since it was saved.
     """
-    state = load_state(directory)
+    state = load_state(directory, verify=verify)
     prefix = GRAPH_ENCODER_PREFIX
     sub = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     expected = encoder.state_dict()

@@ -98,6 +98,7 @@ def _downgrade_to_format_1(path: Path, model_class: str, old_prefix: str) -> Non
     """Rewrite a checkpoint as format 1 wrote it: its own encoder prefix, no model_type."""
     meta = json.loads((path / "meta.json").read_text())
     meta.pop("model_type")
+    meta.pop("checksums", None)  # format 1 never recorded checksums
     meta.update(format_version=1, model_class=model_class)
     if model_class.endswith("GNN"):
         meta["config_class"] = "molgraphpt.config.schema.PretrainedEncoderConfig"

@@ -11,7 +11,7 @@ from torch import nn
 
 from molgraphpt import __version__
 from molgraphpt._config_io import from_dict as config_from_dict
-from molgraphpt.errors import CheckpointError, UnknownNameError
+from molgraphpt.errors import CheckpointError, IntegrityError, UnknownNameError
 from molgraphpt.models import (
     GraphEncoderConfig,
     PropertyModel,
@@ -180,8 +180,10 @@ def test_bad_config_files(saved):
     with pytest.raises(CheckpointError, match="cannot parse"):
         load_pretrained(path, PropertyModelConfig, PropertyModel)
     (path / "model.safetensors").write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="cannot read weights"):
+    with pytest.raises(IntegrityError, match=r"model\.safetensors is damaged"):
         load_state(path)
+    with pytest.raises(CheckpointError, match="cannot read weights"):
+        load_state(path, verify=False)
 
 
 # --------------------------------------------------------------------------- encoder weights
