@@ -48,7 +48,7 @@ def test_featurize_invalid_smiles_error_names_row_and_file(tmp_path, capsys):
     code = main(["featurize", str(src), "--out", str(tmp_path / "s"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "C1CC" in err and "row 1" in err and "mols.csv" in err and "on-invalid" in err
+    assert "C1CC" in err and "line 3" in err and "mols.csv" in err and "on-invalid" in err
 
 
 def test_unknown_config_key_lists_valid_keys(tmp_path, capsys):

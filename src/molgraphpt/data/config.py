@@ -45,11 +45,15 @@ class DataConfig:
 
     Args:
         dataset: ``"embedded"``, an OGB name (``"ogbg-molhiv"``), a MoleculeNet name (``"bbbp"``)
-            or the path of a CSV/TSV file or OGB raw folder.
+            or the path of a CSV/TSV file or OGB raw folder (a relative path is looked for from
+            the current directory, then under the data root).
         data_root: Folder holding ``ogb/``, ``ogb_recon/``, ``moleculenet/`` (else
             ``$MOLGRAPHPT_DATA``, else ``./data``).
         cache_dir: Feature cache root (else ``$MOLGRAPHPT_CACHE``, else ``~/.cache/molgraphpt``).
-        download: Fetch the official files when missing locally (needs internet).
+        download: Fetch the official files when missing locally (needs internet; CLI:
+            ``data.download=true``). Downloads are verified against the checksums pinned in
+            ``resources/checksums.json`` (:mod:`molgraphpt.data.download`); files already under
+            the data root are used as they are.
         smiles_col: SMILES column of a user CSV (guessed when None).
         targets: Target columns of a user CSV (every other column when None).
         task_type: Task type of a user CSV.

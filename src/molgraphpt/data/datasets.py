@@ -7,18 +7,29 @@ Where data comes from, for a name like ``"bbbp"`` or ``"ogbg-molbbbp"``:
 
 * ``"ogbg-mol<x>"`` — an OGB raw folder (``mapping/mol.csv.gz`` + ``split/scaffold/*.csv.gz``)
   found under the data root as ``ogb/ogbg_mol<x>``, ``ogb_recon/ogbg_mol<x>`` or ``ogbg_mol<x>``;
-  with ``download=True`` it is fetched from OGB's server. The official split files are used and
-  the metrics come from ``ogb.graphproppred.Evaluator``.
+  with ``download=True`` (config: ``data.download=true``) it is fetched from OGB's server. The
+  official split files are used and the metrics come from ``ogb.graphproppred.Evaluator``.
 * ``"<x>"`` (a MoleculeNet name) — the MoleculeNet CSV under ``<root>/moleculenet/`` (chemprop's
-  file names, e.g. ``BBBP.csv.gz``, or DeepChem's, e.g. ``BBBP.csv``); with ``download=True`` it
-  is fetched from DeepChem's bucket. The split is computed (deterministic scaffold by default).
+  file names, e.g. ``delaney.csv.gz``, or DeepChem's, e.g. ``delaney-processed.csv``); with
+  ``download=True`` chemprop's file is fetched from GitHub at a pinned commit. The split is
+  computed (deterministic scaffold by default).
 * ``"embedded"`` — BBBP with its OGB scaffold split, shipped inside the package (works offline).
-* a path to a CSV/TSV file — a user dataset; give ``smiles_col``, ``targets`` and ``task_type``.
+* a path to a CSV/TSV file or OGB raw folder — a user dataset; give ``smiles_col``, ``targets``
+  and ``task_type``. A relative path is looked for from the current directory, then under the
+  data root; a path-like name that exists in neither place is a ``DataFileNotFoundError``.
+
+Every download is verified against the checksums pinned in ``resources/checksums.json`` (see
+:mod:`molgraphpt.data.download`); local files are used as they are, offline.
 
 The data root is the ``data_root`` argument, else ``$MOLGRAPHPT_DATA``, else ``./data``
 (:func:`~molgraphpt.data.config.data_root`). :func:`dataset_kind` decides which of these a name
 is; :func:`load_dataset_from_config` loads the dataset of a
 :class:`~molgraphpt.data.config.DataConfig`.
+
+Checks when a dataset is loaded (:mod:`molgraphpt.data.tables`): a table without data rows, a
+file in which no SMILES is valid, a target column without any label and (classification)
+labels other than 0/1 are errors naming the file lines; molecules that occur more than once
+(same canonical SMILES) are counted (``info["num_duplicates"]``) and logged, not removed.
 """
 
 from __future__ import annotations
@@ -26,8 +37,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import urllib.request
-import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,9 +47,22 @@ import numpy as np
 from molgraphpt.chem.splits import SplitIndices, make_split
 from molgraphpt.data.cache import cached_store, file_sha256
 from molgraphpt.data.config import DataConfig, data_root
+from molgraphpt.data.download import download_moleculenet, download_ogb, pinned_checksums
 from molgraphpt.data.store import GraphStore
-from molgraphpt.data.tables import guess_smiles_column, iter_chunks, read_header
-from molgraphpt.errors import ConfigError, DataFormatError, UnknownNameError
+from molgraphpt.data.tables import (
+    TABLE_SUFFIXES,
+    DataFileNotFoundError,
+    check_labels,
+    check_not_empty,
+    count_duplicates,
+    data_lines,
+    guess_smiles_column,
+    iter_chunks,
+    missing_file,
+    read_header,
+    read_split_file,
+)
+from molgraphpt.errors import ConfigError, DataFormatError, InvalidSmilesError, UnknownNameError
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +73,9 @@ DatasetKind = Literal["embedded", "ogb", "moleculenet", "ogb_folder", "table"]
 #: The kinds that come with OGB's official split files (no computed split).
 OGB_KINDS: tuple[DatasetKind, ...] = ("embedded", "ogb", "ogb_folder")
 
-OGB_URL = "http://snap.stanford.edu/ogb/data/graphproppred/csv_mol_download/{name}.zip"
-DEEPCHEM_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/{file}"
+#: Where ``download=True`` fetches from (``resources/checksums.json`` pins what they serve).
+OGB_URL = pinned_checksums()["ogb"]["url"]
+MOLECULENET_URL = pinned_checksums()["moleculenet"]["url"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +87,7 @@ class MoleculeNetSpec:
         ogb_suffix: OGB name without ``ogbg-mol`` (``"bbbp"``), or None if OGB lacks it.
         local_files: File stems looked for under ``<root>/moleculenet/`` (chemprop's names).
         local_smiles_col: SMILES column of those files.
-        deepchem_file: File name of the DeepChem original (download target).
+        deepchem_file: File name of the DeepChem original (read when found; not downloaded).
         deepchem_smiles_col: Its SMILES column.
         targets: Target columns in both layouts, or None for "every column but the SMILES" (local)
             and ``deepchem_targets`` for the DeepChem file.
@@ -85,82 +108,47 @@ class MoleculeNetSpec:
     deepchem_targets: tuple[str, ...] | None = None
 
 
-def _spec(
+def _cls(
     name: str,
-    ogb: str | None,
     stem: str,
     dc_file: str,
-    task: TaskType,
-    metric: Metric,
     targets: tuple[str, ...] | None = None,
     smiles: str = "smiles",
-    dc_smiles: str = "smiles",
-    dc_targets: tuple[str, ...] | None = None,
 ) -> MoleculeNetSpec:
+    """A classification dataset (ROC-AUC) whose OGB name is ``name``."""
     return MoleculeNetSpec(
-        name, ogb, (stem,), smiles, dc_file, dc_smiles, targets, task, metric, dc_targets or targets
+        name, name, (stem,), smiles, dc_file, smiles, targets, "classification", "roc_auc", targets
+    )
+
+
+def _reg(name: str, stem: str, dc_file: str, target: str, dc_target: str) -> MoleculeNetSpec:
+    """A one-target regression dataset (RMSE) whose OGB name is ``name``."""
+    targets, dc_targets = (target,), (dc_target,)
+    return MoleculeNetSpec(
+        name, name, (stem,), "smiles", dc_file, "smiles", targets, "regression", "rmse", dc_targets
     )
 
 
 MOLECULENET: dict[str, MoleculeNetSpec] = {
     s.name: s
     for s in (
-        _spec("bbbp", "bbbp", "BBBP", "BBBP.csv", "classification", "roc_auc", ("p_np",)),
-        _spec(
-            "bace",
-            "bace",
-            "bace",
-            "bace.csv",
-            "classification",
-            "roc_auc",
-            ("Class",),
-            smiles="mol",
-            dc_smiles="mol",
-        ),
-        _spec(
-            "clintox",
-            "clintox",
-            "clintox",
-            "clintox.csv.gz",
-            "classification",
-            "roc_auc",
-            ("FDA_APPROVED", "CT_TOX"),
-        ),
-        _spec("hiv", "hiv", "HIV", "HIV.csv", "classification", "roc_auc", ("HIV_active",)),
-        _spec("tox21", "tox21", "tox21", "tox21.csv.gz", "classification", "roc_auc"),
-        _spec("toxcast", "toxcast", "toxcast", "toxcast_data.csv.gz", "classification", "roc_auc"),
-        _spec("sider", "sider", "sider", "sider.csv.gz", "classification", "roc_auc"),
-        _spec("muv", "muv", "muv", "muv.csv.gz", "classification", "roc_auc"),
-        _spec(
-            "esol",
+        _cls("bbbp", "BBBP", "BBBP.csv", ("p_np",)),
+        _cls("bace", "bace", "bace.csv", ("Class",), smiles="mol"),
+        _cls("clintox", "clintox", "clintox.csv.gz", ("FDA_APPROVED", "CT_TOX")),
+        _cls("hiv", "HIV", "HIV.csv", ("HIV_active",)),
+        _cls("tox21", "tox21", "tox21.csv.gz"),
+        _cls("toxcast", "toxcast", "toxcast_data.csv.gz"),
+        _cls("sider", "sider", "sider.csv.gz"),
+        _cls("muv", "muv", "muv.csv.gz"),
+        _reg(
             "esol",
             "delaney",
             "delaney-processed.csv",
-            "regression",
-            "rmse",
-            ("logp",),
-            dc_targets=("measured log solubility in mols per litre",),
+            "logp",
+            "measured log solubility in mols per litre",
         ),
-        _spec(
-            "freesolv",
-            "freesolv",
-            "freesolv",
-            "SAMPL.csv",
-            "regression",
-            "rmse",
-            ("freesolv",),
-            dc_targets=("expt",),
-        ),
-        _spec(
-            "lipo",
-            "lipo",
-            "lipo",
-            "Lipophilicity.csv",
-            "regression",
-            "rmse",
-            ("lipo",),
-            dc_targets=("exp",),
-        ),
+        _reg("freesolv", "freesolv", "SAMPL.csv", "freesolv", "expt"),
+        _reg("lipo", "lipo", "Lipophilicity.csv", "lipo", "exp"),
     )
 }
 _OGB_METRIC: dict[str, Metric] = {"muv": "ap", "pcba": "ap"}
@@ -208,20 +196,6 @@ class MoleculeDataset:
         return len(self.store)
 
 
-def _download(url: str, target: Path) -> None:
-    logger.info("downloading %s -> %s", url, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".part")
-    try:
-        urllib.request.urlretrieve(url, tmp)  # noqa: S310 (fixed https/http dataset URLs)
-    except OSError as err:
-        raise FileNotFoundError(
-            f"could not download {url} ({err}); without internet, put the file at {target} "
-            f"(or pass a local directory) and retry"
-        ) from err
-    os.replace(tmp, target)
-
-
 def _find(root: Path, candidates: list[str]) -> Path | None:
     for rel in candidates:
         if (root / rel).exists():
@@ -229,20 +203,14 @@ def _find(root: Path, candidates: list[str]) -> Path | None:
     return None
 
 
-def _not_found(what: str, root: Path, tried: list[str]) -> FileNotFoundError:
-    listed = ", ".join(str(root / t) for t in tried)
-    return FileNotFoundError(
+def _not_found(what: str, root: Path, tried: list[str]) -> DataFileNotFoundError:
+    listed = ", ".join(str(root / t) for t in dict.fromkeys(tried))
+    return DataFileNotFoundError(
         f"{what} not found under the data root {root} (looked for {listed}). Point --data-root "
-        f"(or $MOLGRAPHPT_DATA) at the folder that holds it, or pass download=True "
-        f"(CLI: --download) on a machine with internet."
+        f"(or $MOLGRAPHPT_DATA) at the folder that holds it, or, on a machine with internet, "
+        f"set data.download=true (add `data.download=true` to the command line; "
+        f"download=True in Python): the download is checked against pinned checksums."
     )
-
-
-def _read_split_file(path: Path) -> np.ndarray:
-    from molgraphpt.data.tables import open_text
-
-    with open_text(path) as handle:
-        return np.array([int(line) for line in handle if line.strip()], dtype=np.int64)
 
 
 def _rows_to_positions(
@@ -284,15 +252,15 @@ def load_ogb_folder(
     task_type: TaskType = spec.task_type if spec else "classification"
     metric: Metric = _OGB_METRIC.get(suffix, spec.metric if spec else "roc_auc")
     store = _store_for_table(mapping, name, "smiles", targets, cache_dir, featurize)
+    check_labels(store, mapping, targets, task_type)
     split_dir = folder / "split" / "scaffold"
     parts, dropped = {}, 0
+    num_rows = int(store.meta["num_rows"])
     for part in ("train", "valid", "test"):
         path = split_dir / f"{part}.csv.gz"
         if not path.exists():
             raise DataFormatError(f"OGB split file {path} is missing")
-        parts[part], lost = _rows_to_positions(
-            store, _read_split_file(path), int(store.meta["num_rows"])
-        )
+        parts[part], lost = _rows_to_positions(store, read_split_file(path, num_rows), num_rows)
         dropped += lost
     if dropped:
         logger.warning("%d molecules of the %s split were invalid and left out", dropped, name)
@@ -306,13 +274,14 @@ def load_ogb_folder(
         source=str(mapping),
         ogb_name=name,
         split_name="ogb-scaffold",
-        info={**_store_info(store), "dropped_from_split": dropped},
+        info={**_store_info(store, mapping), "dropped_from_split": dropped},
     )
 
 
-def _store_info(store: GraphStore) -> dict[str, Any]:
+def _store_info(store: GraphStore, path: Path) -> dict[str, Any]:
     keys = ("num_rows", "num_invalid", "num_partial")
-    return {k: store.meta.get(k) for k in keys} | {"num_molecules": len(store)}
+    info = {k: store.meta.get(k) for k in keys} | {"num_molecules": len(store)}
+    return info | {"num_duplicates": count_duplicates(store, path)}
 
 
 def _store_for_table(
@@ -332,18 +301,25 @@ def _store_for_table(
         "on_invalid": on_invalid,
         "unsanitizable": unsanitizable,
     }
-    return cached_store(
-        name.replace("/", "_"),
-        key,
-        iter_chunks(path, smiles_col=smiles_col, target_cols=targets),
-        cache_dir=cache_dir,
-        num_tasks=len(targets),
-        on_invalid=on_invalid,
-        unsanitizable=unsanitizable,
-        workers=featurize.get("workers", 1),
-        progress=featurize.get("progress", False),
-        source=str(path),
-    )
+    try:
+        store = cached_store(
+            name.replace("/", "_"),
+            key,
+            iter_chunks(path, smiles_col=smiles_col, target_cols=targets),
+            cache_dir=cache_dir,
+            num_tasks=len(targets),
+            on_invalid=on_invalid,
+            unsanitizable=unsanitizable,
+            workers=featurize.get("workers", 1),
+            progress=featurize.get("progress", False),
+            source=str(path),
+        )
+    except InvalidSmilesError as err:
+        if err.line is None and err.row is not None:  # the store names rows, users count lines
+            raise err.at(line=int(data_lines(path)[err.row]), source=str(path)) from None
+        raise
+    check_not_empty(store, path)
+    return store
 
 
 def _computed_split(
@@ -400,16 +376,7 @@ def load_csv(
         raise DataFormatError(f"{path} has no target column besides {smiles_col!r}")
     name = name or path.name.split(".")[0]
     store = _store_for_table(path, name, smiles_col, targets, cache_dir, featurize)
-    labels = np.asarray(store.labels)
-    if task_type == "classification":
-        bad = ~np.isnan(labels) & (labels != 0) & (labels != 1)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise DataFormatError(
-                f"classification target {targets[col]!r} of {path} has value {labels[row, col]} "
-                f"at row {int(store.rows[row])}; binary labels must be 0 or 1 (or empty). "
-                f"Use task_type='regression' (CLI: --task regression) for continuous targets."
-            )
+    check_labels(store, path, targets, task_type)
     metric = metric or ("roc_auc" if task_type == "classification" else "rmse")
     return MoleculeDataset(
         name=name,
@@ -420,7 +387,7 @@ def load_csv(
         split=_computed_split(store, split, split_seed, frac),
         source=str(path),
         split_name=split,
-        info=_store_info(store),
+        info=_store_info(store, path),
     )
 
 
@@ -438,12 +405,12 @@ def load_moleculenet(
     if path is None:
         dc_rel = f"moleculenet/{spec.deepchem_file}"
         path = _find(root, [dc_rel])
-        if path is None and download:
-            _download(DEEPCHEM_URL.format(file=spec.deepchem_file), root / dc_rel)
-            path = root / dc_rel
-        if path is None:
+        if path is not None:
+            smiles_col, targets = spec.deepchem_smiles_col, spec.deepchem_targets
+        elif download:
+            path = download_moleculenet(_chemprop_file(spec), root)
+        else:
             raise _not_found(f"MoleculeNet {name!r}", root, [*local, dc_rel])
-        smiles_col, targets = spec.deepchem_smiles_col, spec.deepchem_targets
     if targets is None:
         targets = tuple(c for c in read_header(path) if c not in (smiles_col, "mol_id"))
     return load_csv(
@@ -466,16 +433,13 @@ def find_ogb_folder(name: str, root: Path, *, download: bool = False) -> Path:
         return found.parent.parent
     if not download:
         raise _not_found(f"OGB dataset {name!r}", root, tried)
-    short = name.removeprefix("ogbg-mol")
-    archive = root / "ogb" / f"{short}.zip"
-    _download(OGB_URL.format(name=short), archive)
-    with zipfile.ZipFile(archive) as zf:
-        zf.extractall(root / "ogb")
-    extracted = root / "ogb" / short
-    target = root / "ogb" / folder
-    if extracted.exists() and not target.exists():
-        os.replace(extracted, target)
-    return target
+    return download_ogb(name.removeprefix("ogbg-mol"), root)
+
+
+def _chemprop_file(spec: MoleculeNetSpec) -> str:
+    """File name of ``spec`` in chemprop's ``data/`` folder (the pinned download)."""
+    files = pinned_checksums()["moleculenet"]["files"]
+    return next(f for f in files if f.split(".")[0] == spec.local_files[0])
 
 
 def embedded_dataset_dir() -> Path:
@@ -483,16 +447,35 @@ def embedded_dataset_dir() -> Path:
     return Path(str(resources.files("molgraphpt.resources") / "bbbp"))
 
 
-def dataset_kind(name: str) -> DatasetKind:
+def resolve_dataset_path(name: str, data_root_dir: str | Path | None = None) -> Path | None:
+    """The existing file or folder ``name`` stands for, or None.
+
+    ``name`` as given (a relative path from the current directory), else, for a relative path,
+    the same path under the data root.
+    """
+    path = Path(name).expanduser()
+    if path.exists():
+        return path
+    rooted = data_root(data_root_dir).expanduser() / path
+    return rooted if not path.is_absolute() and rooted.exists() else None
+
+
+def _looks_like_path(name: str) -> bool:
+    return "/" in name or os.sep in name or name.lower().endswith(TABLE_SUFFIXES)
+
+
+def dataset_kind(name: str, data_root_dir: str | Path | None = None) -> DatasetKind:
     """What the dataset ``name`` stands for; the one place a name is resolved.
 
     In this order: ``"embedded"`` (the shipped BBBP); ``"ogb"`` for ``"ogbg-mol<x>"`` (an OGB raw
     folder under the data root); ``"moleculenet"`` for a MoleculeNet name (any case); for an
-    existing path, ``"ogb_folder"`` when it holds ``mapping/mol.csv.gz``, else ``"table"`` (a
-    user CSV/TSV file).
+    existing path (see :func:`resolve_dataset_path`), ``"ogb_folder"`` when it holds
+    ``mapping/mol.csv.gz``, else ``"table"`` (a user CSV/TSV file).
 
     Raises:
-        UnknownNameError: ``name`` is none of these and no such path exists.
+        DataFileNotFoundError: ``name`` looks like a path (a separator or a data file suffix such
+            as ``.csv``) but no such file exists; the message says where it was looked for.
+        UnknownNameError: ``name`` is none of these.
     """
     if name == "embedded":
         return "embedded"
@@ -500,9 +483,18 @@ def dataset_kind(name: str) -> DatasetKind:
         return "ogb"
     if name.lower() in MOLECULENET:
         return "moleculenet"
-    path = Path(name)
-    if path.exists():
+    path = resolve_dataset_path(name, data_root_dir)
+    if path is not None:
         return "ogb_folder" if (path / "mapping" / "mol.csv.gz").exists() else "table"
+    if _looks_like_path(name):
+        raise missing_file(
+            name,
+            what="dataset file",
+            data_root=data_root(data_root_dir),
+            hint="Check the path given to --csv / data.dataset (a relative path is looked for "
+            "from the current directory, then under the data root: --data-root, "
+            "$MOLGRAPHPT_DATA, else ./data).",
+        )
     raise UnknownNameError(
         "dataset",
         name,
@@ -524,14 +516,18 @@ def load_dataset(
     Args:
         name: ``"embedded"``, ``"ogbg-mol<x>"``, a MoleculeNet name, or a CSV path.
         data_root_dir: Data root (else ``$MOLGRAPHPT_DATA``, else ``./data``).
-        download: Fetch the official files when they are not found locally.
+        download: Fetch the official files when they are not found locally (verified against
+            the checksums pinned in ``resources/checksums.json``; see
+            :mod:`molgraphpt.data.download`).
         cache_dir: Feature cache root.
         **kwargs: Passed to the loader (featurization options, ``split``, ``smiles_col``...).
 
     Raises:
         UnknownNameError: ``name`` is no known dataset and no existing path.
+        DataFileNotFoundError: ``name`` is a path that does not exist, or the dataset's files are
+            not under the data root (and not downloaded).
     """
-    kind = dataset_kind(name)
+    kind = dataset_kind(name, data_root_dir)
     if kind == "embedded":
         return load_ogb_folder(
             embedded_dataset_dir(), name="ogbg-molbbbp", cache_dir=cache_dir, **kwargs
@@ -543,9 +539,11 @@ def load_dataset(
         return load_moleculenet(
             name, data_root_dir=data_root_dir, download=download, cache_dir=cache_dir, **kwargs
         )
+    path = resolve_dataset_path(name, data_root_dir)
+    assert path is not None  # dataset_kind checked it
     if kind == "ogb_folder":
-        return load_ogb_folder(Path(name), cache_dir=cache_dir, **kwargs)
-    return load_csv(Path(name), cache_dir=cache_dir, **kwargs)
+        return load_ogb_folder(path, cache_dir=cache_dir, **kwargs)
+    return load_csv(path, cache_dir=cache_dir, **kwargs)
 
 
 def load_dataset_from_config(cfg: DataConfig) -> MoleculeDataset:
@@ -557,9 +555,10 @@ def load_dataset_from_config(cfg: DataConfig) -> MoleculeDataset:
 
     Raises:
         UnknownNameError: ``cfg.dataset`` is no known dataset and no existing path.
-        FileNotFoundError: The dataset's files are not under the data root (and not downloaded).
+        DataFileNotFoundError: ``cfg.dataset`` is a path that does not exist, or the dataset's
+            files are not under the data root (and not downloaded: ``cfg.download``).
     """
-    kind = dataset_kind(cfg.dataset)
+    kind = dataset_kind(cfg.dataset, cfg.data_root)
     kwargs: dict[str, Any] = {
         "workers": cfg.workers,
         "on_invalid": cfg.on_invalid,

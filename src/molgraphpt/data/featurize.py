@@ -8,7 +8,7 @@ from typing import Literal
 
 from molgraphpt.data.cache import BuildReport, build_store, file_sha256
 from molgraphpt.data.store import GraphStore
-from molgraphpt.data.tables import guess_smiles_column, iter_chunks, read_header
+from molgraphpt.data.tables import check_not_empty, guess_smiles_column, iter_chunks, read_header
 
 
 def featurize_file(
@@ -35,13 +35,17 @@ def featurize_file(
         unsanitizable: Policy for molecules that fail only RDKit's valence check.
         progress: Show a progress bar.
         chunk_size: Rows read and featurized at a time (bounds memory).
+
+    Raises:
+        DataFormatError: No row of ``path`` holds a valid SMILES (the empty store is left at
+            ``out_dir`` for inspection; its ``meta.json`` lists the first invalid rows).
     """
     path = Path(path)
     if smiles_col is None:
         smiles_col = guess_smiles_column(read_header(path), path)
     chunks = iter_chunks(path, smiles_col=smiles_col, target_cols=targets, chunk_size=chunk_size)
     meta = {"source_sha256": file_sha256(path), "smiles_col": smiles_col, "targets": list(targets)}
-    return build_store(
+    store, report = build_store(
         chunks,
         out_dir,
         num_tasks=len(targets),
@@ -52,3 +56,5 @@ def featurize_file(
         progress=progress,
         meta=meta,
     )
+    check_not_empty(store, path)
+    return store, report

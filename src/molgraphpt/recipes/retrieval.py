@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from molgraphpt.data.config import PairSourceConfig
+from molgraphpt.data.tables import check_file
 from molgraphpt.data.text import PairTable, load_pairs
 from molgraphpt.embed import encode_smiles
 from molgraphpt.errors import CheckpointError, DataFormatError, MolGraphPTError, ShapeError
@@ -111,9 +112,11 @@ def evaluate_retrieval_file(
 ) -> dict[str, Any]:
     """Load a saved ``MolTextModel`` and a pairs file and run :func:`evaluate_retrieval`.
 
-    Rows whose SMILES RDKit rejects are dropped and counted (``skipped_invalid``); ``limit``
-    keeps the first ``limit`` valid pairs. The result also records the inputs, the library
-    versions and the git revision.
+    Rows whose SMILES RDKit rejects are dropped and counted (``skipped_invalid``), as are rows
+    with an empty SMILES or text (``skipped_empty``); ``limit`` keeps the first ``limit`` valid
+    pairs. Texts longer than the text encoder's ``max_length`` are truncated when encoded and
+    counted (``texts_truncated``). The result also records the inputs, the library versions and
+    the git revision.
 
     Args:
         model_dir: A directory written by ``MolTextModel.save_pretrained``.
@@ -129,7 +132,7 @@ def evaluate_retrieval_file(
 
     Raises:
         CheckpointError: ``model_dir`` is not a MolTextModel directory.
-        FileNotFoundError: ``pairs`` does not exist.
+        DataFileNotFoundError: ``pairs`` does not exist (a ``FileNotFoundError``).
         DataFormatError: The pairs file cannot be read, or holds no valid pair.
     """
     start = time.perf_counter()
@@ -139,19 +142,25 @@ def evaluate_retrieval_file(
             f"model directory {str(model_path)!r} does not exist or is not a directory; pass the "
             f"folder written by MolTextModel.save_pretrained (it holds config.yaml and text/)"
         )
-    pairs_path = Path(pairs)
-    if not pairs_path.exists():
-        raise FileNotFoundError(f"pairs file {str(pairs_path)!r} does not exist")
+    pairs_path = check_file(pairs, what="pairs file", hint="Check --pairs.")
     table = _read_pairs(pairs_path, smiles_col=smiles_col, text_col=text_col, fmt=pair_format)
     smiles, texts, keys, skipped = _valid_pairs(table, limit)
+    blank = int(table.num_rows or 0) - len(table)
     if not smiles:
         raise DataFormatError(
-            f"no usable (SMILES, text) pairs in {str(pairs_path)!r}: {len(table.smiles)} row(s) "
-            f"read, {skipped} with invalid SMILES"
+            f"no usable (SMILES, text) pairs in {str(pairs_path)!r}: {table.num_rows} data row(s), "
+            f"{blank} with an empty SMILES or text, {skipped} with invalid SMILES"
         )
     model = MolTextModel.from_pretrained(model_path)
-    if skipped:
-        logger.warning("skipped %d pair(s) with invalid SMILES in %s", skipped, pairs_path)
+    if skipped or blank:
+        logger.warning(
+            "skipped %d pair(s) with invalid SMILES and %d row(s) with an empty SMILES or text "
+            "in %s",
+            skipped,
+            blank,
+            pairs_path,
+        )
+    over_long = _count_over_long(model, texts)
     logger.info("evaluating retrieval over %d pairs from %s", len(smiles), pairs_path)
     res = evaluate_retrieval(
         model,
@@ -167,12 +176,37 @@ def evaluate_retrieval_file(
         model=str(model_path),
         pairs=str(pairs_path),
         skipped_invalid=skipped,
+        skipped_empty=blank,
+        texts_truncated=over_long,
         limit=limit,
         versions=versions(),
         git_revision=git_revision(),
         wall_time_s=round(time.perf_counter() - start, 2),
     )
     return res
+
+
+def _count_over_long(model: MolTextModel, texts: list[str]) -> int | None:
+    """How many ``texts`` are longer than the text encoder's ``max_length`` tokens (logged).
+
+    Those texts are truncated when they are encoded. None when the model has no tokenizer.
+    """
+    encoder = getattr(model, "text", None)
+    tokenizer = getattr(encoder, "tokenizer", None)
+    limit = getattr(getattr(encoder, "cfg", None), "max_length", None)
+    if tokenizer is None or limit is None or not texts:
+        return None
+    ids = tokenizer(texts, truncation=False, return_attention_mask=False, verbose=False)
+    count = sum(len(row) > limit for row in ids["input_ids"])
+    if count:
+        logger.warning(
+            "%d of %d texts are longer than the text encoder's max_length (%d tokens) and are "
+            "truncated to it",
+            count,
+            len(texts),
+            limit,
+        )
+    return int(count)
 
 
 def _valid_pairs(

@@ -31,7 +31,6 @@ from molgraphpt.data.text import (
 from molgraphpt.errors import (
     ConfigError,
     DataFormatError,
-    InvalidSmilesError,
     ShapeError,
     UnknownNameError,
 )
@@ -123,11 +122,11 @@ def test_format_detection_and_dispatch(tmp_path):
     assert read_pairs(quoted).texts == ['"Spirits" contain it; a lone " too']
     bad = tmp_path / "bad.tsv"
     bad.write_text("smiles\ttext\nCCO\tethanol\textra field\n")
-    with pytest.raises(DataFormatError, match="row 0"):
+    with pytest.raises(DataFormatError, match="line 2"):
         read_pairs(bad)
     broken = tmp_path / "broken_train_props.txt"
     broken.write_text("CCO\t{'a', \n")
-    with pytest.raises(DataFormatError, match="row 0"):
+    with pytest.raises(DataFormatError, match="line 1 of"):
         read_lpm24_props(broken)
 
 
@@ -281,7 +280,7 @@ def test_invalid_smiles_skipped_and_counted(tmp_path):
     assert only.info["num_excluded"] == 1 and "OCC" not in only.smiles
     excl = only.info["exclusion"]["files"][0]
     assert (excl["num_rows"], excl["num_blank"], excl["num_unparsable"]) == (6, 1, 1)
-    with pytest.raises(InvalidSmilesError, match=r"row 2 of .*pairs_small\.jsonl"):
+    with pytest.raises(DataFormatError, match=r"line 5 of .*pairs_small\.csv has an empty text"):
         load_pair_dataset([CSV, JSONL], on_invalid="raise", cache_dir=tmp_path)
     strict = load_pair_dataset([LPM], unsanitizable="invalid", cache_dir=tmp_path)
     assert strict.info["num_invalid"] == 1 and LPM_VALENCE_ROW not in strict.store.rows.tolist()

@@ -14,8 +14,12 @@ Files (``.gz`` allowed for each; the format is taken from a spec's ``format`` or
 
 Columns/keys are matched case-insensitively; when not given they are guessed: SMILES from
 ``smiles``, ``canonical_smiles``, ``isosmiles``, ``mol``, ``smi``; text from ``text``,
-``description``, ``caption``, ``desc``. Rows whose SMILES or text is blank are skipped (they still
-count in ``num_rows``). Row numbers are 0-based data rows (header excluded; JSONL: line numbers).
+``description``, ``caption``, ``desc``. Blank rows are skipped; a row whose SMILES or text
+alone is empty is skipped and counted too, or, with ``on_invalid="raise"`` (``read_pairs``:
+``on_empty="raise"``), an error naming its line (both still count in ``num_rows``). Files are
+UTF-8 (a byte-order mark is dropped, CRLF line endings work); other bytes are an error naming the
+line and byte offset. Row numbers are 0-based data rows (header excluded; JSONL: line numbers);
+messages name the file line as an editor counts it (header = line 1): ``PairTable.line_of``.
 
 **Texts from L+M-24 phrases.** L+M-24's property lists are keyword phrases (``'antioxidant'``,
 ``'Energy source'``, ...), not sentences. :func:`read_lpm24_props` turns each list into one

@@ -38,7 +38,7 @@ from molgraphpt.data.text.sources import (
     read_smiles,
 )
 from molgraphpt.data.text.templates import DEFAULT_TEMPLATES, _check_templates
-from molgraphpt.errors import CacheError, ConfigError
+from molgraphpt.errors import CacheError, ConfigError, InvalidSmilesError
 
 __all__ = [
     "PAIRS_VERSION",
@@ -153,7 +153,9 @@ def load_pair_dataset(
             to read them. Compared by RDKit canonical SMILES; their unparsable SMILES are ignored.
         cache_dir: Feature cache root (else ``$MOLGRAPHPT_CACHE``, else ``~/.cache/molgraphpt``).
         workers: Processes for canonicalization and featurization (0 = all cores).
-        on_invalid: ``"skip"`` (count) or ``"raise"`` on an invalid SMILES.
+        on_invalid: ``"skip"`` (count) or ``"raise"`` on an invalid SMILES, and on a row of a
+            CSV / TSV / JSONL source whose SMILES or text is empty (blank rows are always
+            skipped).
         unsanitizable: Policy for molecules that fail only RDKit's valence checks.
         name: Prefix of the cache directory.
         templates: L+M-24 sentence templates (lpm24 sources only).
@@ -163,15 +165,20 @@ def load_pair_dataset(
 
     Raises:
         ConfigError: No source, a source also listed in ``exclude``, or an option out of range.
-        FileNotFoundError: A file does not exist.
-        InvalidSmilesError: With ``on_invalid="raise"``, naming the source file and its row.
+        DataFileNotFoundError: A file does not exist.
+        DataFormatError: A source cannot be read, or (``on_invalid="raise"``) has a row with an
+            empty SMILES or text; naming the file line.
+        InvalidSmilesError: With ``on_invalid="raise"``, naming the source file and its line.
     """
     exclude = _check_sources(sources, exclude)
     check_build_options(on_invalid, unsanitizable, workers)
     templates = _check_templates(templates)
     specs, exclude_specs = _source_specs(sources, exclude)
     started = time.perf_counter()
-    tables = [load_pairs(s, templates=templates, seed=seed, max_phrases=max_phrases) for s in specs]
+    tables = [
+        load_pairs(s, templates=templates, seed=seed, max_phrases=max_phrases, on_empty=on_invalid)
+        for s in specs
+    ]
     offsets = [int(x) for x in np.cumsum([0] + [int(t.num_rows or 0) for t in tables])]
     described = [
         {**s, "sha256": file_sha256(s["path"]), "row_start": lo, "row_stop": hi}
@@ -186,21 +193,34 @@ def load_pair_dataset(
         }
     )
     hasher = _Hasher(workers, unsanitizable)
-    store = build_excluding(
-        name.replace("/", "_"),
-        key,
-        _pair_chunks(tables, [s["path"] for s in specs], offsets, exclude_specs, hasher, state),
-        state,
-        hasher,
-        cache_dir=cache_dir,
-        workers=workers,
-        on_invalid=on_invalid,
-        unsanitizable=unsanitizable,
-        source=f"{len(specs)} pair file(s)",
-        progress=progress,
-        meta={"pairs": state.meta},
-    )
+    paths = [s["path"] for s in specs]
+    try:
+        store = build_excluding(
+            name.replace("/", "_"),
+            key,
+            _pair_chunks(tables, paths, offsets, exclude_specs, hasher, state),
+            state,
+            hasher,
+            cache_dir=cache_dir,
+            workers=workers,
+            on_invalid=on_invalid,
+            unsanitizable=unsanitizable,
+            source=f"{len(specs)} pair file(s)",
+            progress=progress,
+            meta={"pairs": state.meta},
+        )
+    except InvalidSmilesError as err:
+        raise _at_file_line(err, paths, tables) from None
     return _assemble(store, tables, offsets, described, excl, started)
+
+
+def _at_file_line(
+    err: InvalidSmilesError, paths: list[str], tables: list[PairTable]
+) -> InvalidSmilesError:
+    """``err`` naming the file line of its row (stores count data rows, users count lines)."""
+    if err.line is None and err.row is not None and err.source in paths:
+        return err.at(line=tables[paths.index(err.source)].line_of(err.row))
+    return err
 
 
 def _pairs_key(

@@ -96,7 +96,9 @@ class PairLoader(GraphLoader):
         indices: Positions in ``dataset`` to iterate over (all when None).
         tokenizer: Text tokenizer: any Hugging Face tokenizer (called with ``padding=True,
             truncation=True, max_length=..., return_tensors="pt"``), or None for no text tokens.
-        max_length: Longest tokenized text.
+        max_length: Longest tokenized text; longer texts are truncated to it (silently, per
+            batch: the loader does not tokenize the whole dataset up front to count them;
+            ``molgraphpt retrieval`` counts and logs the texts longer than the model's limit).
         smiles_tokenizer: KV-PLM SMILES tokenizer; sets ``batch.text.smiles``.
         smiles_max_length: Longest SMILES token row (``[CLS]`` and ``[SEP]`` included).
         text_features: Precomputed text vectors covering ``indices``; each batch then carries
@@ -132,6 +134,12 @@ class PairLoader(GraphLoader):
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
+        if indices is not None and len(indices):
+            index = np.asarray(indices, dtype=np.int64)
+            if index.min() < 0 or index.max() >= len(dataset):
+                raise ConfigError(
+                    "indices", "out of range", expected=f"positions in [0, {len(dataset)})"
+                )
         super().__init__(
             dataset.store,
             indices,
@@ -150,10 +158,6 @@ class PairLoader(GraphLoader):
             )
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
             raise ConfigError("max_length", max_length, expected="an integer >= 2")
-        if len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= len(dataset)):
-            raise ConfigError(
-                "indices", "out of range", expected=f"positions in [0, {len(dataset)})"
-            )
         self.dataset = dataset
         self.tokenizer = tokenizer
         self.max_length = max_length

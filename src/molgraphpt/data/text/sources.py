@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from molgraphpt.data.config import PairSourceConfig
 from molgraphpt.data.corpus import expand_sources
-from molgraphpt.data.tables import open_text
+from molgraphpt.data.tables import check_file, open_text
 from molgraphpt.data.text.readers import (
     _SMILES_NAMES,
     PAIR_FORMATS,
@@ -70,10 +70,12 @@ def _normalize_spec(spec: PairSpec | Mapping[str, Any]) -> dict[str, Any]:
     out["format"] = out["format"] or "auto"
     if out["format"] not in (*PAIR_FORMATS, "smi"):
         raise UnknownNameError("pair file format", str(out["format"]), choices=PAIR_FORMATS)
-    if not Path(out["path"]).is_file():
-        raise FileNotFoundError(
-            f"pair file {out['path']} does not exist; check the source path or the data root"
-        )
+    check_file(
+        out["path"],
+        what="pair file",
+        hint="Check the path (--pairs of molgraphpt retrieval, or path: of a data.pairs entry, "
+        "relative to data.data_root).",
+    )
     if out["format"] == "auto":
         out["format"] = detect_format(out["path"])
     return out
@@ -85,13 +87,20 @@ def load_pairs(
     templates: Sequence[str] = DEFAULT_TEMPLATES,
     seed: int = 0,
     max_phrases: int | None = None,
+    on_empty: Literal["skip", "raise"] = "skip",
 ) -> PairTable:
     """Read one pair source: a path, a :class:`PairSourceConfig` or a spec mapping.
 
     A spec mapping has the keys ``{path, format, smiles_col, text_col}`` (``path`` required).
 
     ``format`` is ``auto`` (default; see :func:`detect_format`), ``csv``, ``tsv``, ``jsonl`` or
-    ``lpm24_props``; ``templates``, ``seed`` and ``max_phrases`` apply to ``lpm24_props`` only.
+    ``lpm24_props``; ``templates``, ``seed`` and ``max_phrases`` apply to ``lpm24_props`` only,
+    ``on_empty`` (a row with an empty SMILES or text: ``skip`` and count, or ``raise``) to the
+    others (see :func:`read_pairs`).
+
+    Raises:
+        DataFileNotFoundError: No such file (the message says where a relative path was looked
+            for).
     """
     spec = _normalize_spec(path_or_spec)
     if spec["format"] == "lpm24_props":
@@ -103,6 +112,7 @@ def load_pairs(
         smiles_col=spec["smiles_col"],
         text_col=spec["text_col"],
         format=spec["format"],
+        on_empty=on_empty,
     )
 
 
@@ -128,7 +138,7 @@ def read_smiles(path_or_spec: PairSpec | Mapping[str, Any]) -> list[str]:
         return out
     out = []
     idx = -1
-    for header, _, cells in _iter_delimited(path, fmt):
+    for header, _, _, cells in _iter_delimited(path, fmt):
         if idx < 0:
             idx = header.index(
                 _find_column(header, spec["smiles_col"], _SMILES_NAMES, "smiles", path)

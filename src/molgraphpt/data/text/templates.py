@@ -100,7 +100,7 @@ def _clean_phrases(value: Any, row: int, path: Path) -> list[str]:
         isinstance(p, str) for p in value
     ):
         raise DataFormatError(
-            f"row {row} of {path}: expected a set of phrase strings after the tab, got "
+            f"line {row + 1} of {path}: expected a set of phrase strings after the tab, got "
             f"{type(value).__name__}"
         )
     cleaned = {" ".join(p.replace("_", " ").split()) for p in value}
@@ -151,7 +151,8 @@ def read_lpm24_props(
                 value = None
             if not tab or value is None:
                 raise DataFormatError(
-                    f"row {row} of {path} is not 'SMILES<TAB>{{'phrase', ...}}': {line[:120]!r}"
+                    f"line {row + 1} of {path} is not 'SMILES<TAB>{{'phrase', ...}}': "
+                    f"{line[:120]!r}"
                 )
             phrases = _clean_phrases(value, row, path)
             if not smi.strip() or not phrases:
