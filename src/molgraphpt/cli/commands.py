@@ -1,4 +1,8 @@
-"""Subcommands of the CLI. Each ``add_*`` registers a parser whose handler calls the library."""
+"""Subcommands of the CLI. Each ``add_*`` registers a parser whose handler calls the library.
+
+Only the standard library and light molgraphpt modules are imported here; each handler imports
+the library code it calls, so building the parser stays fast.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,14 @@ import json
 import os
 from typing import Any
 
+from molgraphpt.config.seeds import parse_seeds
+from molgraphpt.errors import ConfigError
+
 REGISTERED: list[Any] = []
+OVERWRITE_HELP = (
+    "replace a previous run in RUN_DIR made with a different config; only files molgraphpt "
+    "wrote are removed"
+)
 
 
 def _register(fn: Any) -> Any:
@@ -18,6 +29,18 @@ def _register(fn: Any) -> Any:
 def _workers(value: str) -> int:
     n = int(value)
     return os.cpu_count() or 1 if n == 0 else n
+
+
+def seeds_arg(value: str) -> tuple[int, ...]:
+    """``--seeds 0,1,2`` → ``(0, 1, 2)``, checked while the arguments are parsed.
+
+    Raises:
+        argparse.ArgumentTypeError: Not one or more distinct integers >= 0.
+    """
+    try:
+        return parse_seeds(value)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 @_register
@@ -93,12 +116,18 @@ def add_finetune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--smiles-col", default=None)
     p.add_argument("--targets", default=None, help="comma-separated target columns of --csv")
     p.add_argument("--task", choices=["classification", "regression"], default=None)
-    p.add_argument("--seeds", default=None, help="comma-separated seeds, e.g. 0,1,2")
+    p.add_argument(
+        "--seeds",
+        type=seeds_arg,
+        default=None,
+        help="comma-separated distinct seeds >= 0, e.g. 0,1,2 (one run each)",
+    )
     p.add_argument("--run-dir", default=None)
     p.add_argument(
         "--data-root", default=None, help="folder with ogb/, moleculenet/ (or $MOLGRAPHPT_DATA)"
     )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in RUN_DIR")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.set_defaults(handler=_finetune)
 
 
@@ -114,7 +143,7 @@ def finetune_overrides(args: argparse.Namespace) -> list[str]:
     if args.task:
         out.append(f"data.task_type={args.task}")
     if args.seeds:
-        out.append(f"seeds=[{args.seeds}]")
+        out.append(f"seeds=[{', '.join(map(str, args.seeds))}]")
     if args.run_dir:
         out.append(f"run_dir={args.run_dir}")
     if args.data_root:
@@ -124,11 +153,12 @@ def finetune_overrides(args: argparse.Namespace) -> list[str]:
 
 def _finetune(args: argparse.Namespace) -> int:
     from molgraphpt.config.loading import load_config
-    from molgraphpt.config.schema import FinetuneConfig
+    from molgraphpt.config.schema import FinetuneConfig, check_paths
     from molgraphpt.recipes.finetune import run_finetune
 
     cfg = load_config(FinetuneConfig, args.config, finetune_overrides(args))
-    results = run_finetune(cfg, resume=args.resume)
+    check_paths(cfg)
+    results = run_finetune(cfg, resume=args.resume, overwrite=args.overwrite)
     metric = results["metric"]
     print(
         f"{results['dataset']}: test {metric} = {results['test']['mean']:.4f} ± "
@@ -184,11 +214,12 @@ def add_pretrain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", default=None)
     p.add_argument("--data-root", default=None, help="folder relative data.paths resolve against")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in RUN_DIR")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.set_defaults(handler=_pretrain)
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from molgraphpt.config.schema import load_pretrain_config
+    from molgraphpt.config.schema import check_paths, load_pretrain_config
     from molgraphpt.recipes.pretrain import run_pretraining
 
     overrides = list(args.overrides)
@@ -197,7 +228,8 @@ def _pretrain(args: argparse.Namespace) -> int:
     if args.data_root:
         overrides.append(f"data.data_root={args.data_root}")
     cfg = load_pretrain_config(args.config, overrides)
-    res = run_pretraining(cfg, resume=args.resume)
+    check_paths(cfg)
+    res = run_pretraining(cfg, resume=args.resume, overwrite=args.overwrite)
     print(
         f"pretrained {res['steps']} steps on {res['num_train']} molecules at "
         f"{res['molecules_per_s']:.0f} molecules/s; encoder in {res['model_dir']}"
@@ -264,4 +296,30 @@ def _evaluate_retrieval(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out, results, default=str)
         print(f"results in {out}")
+    return 0
+
+
+@_register
+def add_report(sub: argparse._SubParsersAction) -> None:
+    """``molgraphpt report RUN_DIR [--out FILE.md]``."""
+    p = sub.add_parser(
+        "report",
+        help="write a Markdown report (metrics tables and plots) of a run directory",
+        description="Summarize a finetune or pretrain run directory in a Markdown file with "
+        "metrics tables and plots; prints the path of the report.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finetune or pretrain run directory")
+    p.add_argument(
+        "--out", default=None, metavar="FILE.md", help="report file (default: in RUN_DIR)"
+    )
+    p.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from molgraphpt.report import write_report
+
+    path = write_report(Path(args.run_dir), out=args.out)
+    print(path)
     return 0

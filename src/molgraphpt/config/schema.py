@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from molgraphpt.config.seeds import check_seeds
+
 # The data-section configs live beside their loaders (molgraphpt.data.config); re-exported
 # here so existing imports from molgraphpt.config.schema keep working.
 from molgraphpt.data.config import CorpusConfig as CorpusConfig
@@ -79,7 +81,7 @@ class FinetuneConfig:
 
     Args:
         run_dir: Output folder (``results.json``, ``metrics.csv``, ``seed_<k>/model``).
-        seeds: Training seeds; the results report mean ± std over them.
+        seeds: Training seeds, distinct integers >= 0; the results report mean ± std over them.
         standardize_targets: Train regression heads on standardized targets (train-split mean
             and std); predictions are mapped back before scoring.
         data: The dataset.
@@ -97,8 +99,7 @@ class FinetuneConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        if not self.seeds:
-            raise ConfigError("seeds", self.seeds, expected="a non-empty list of integers")
+        check_seeds(self.seeds)
 
 
 # ---------------------------------------------------------------------------------- pretraining
@@ -296,3 +297,69 @@ def load_pretrain_config(
 
     raw = {} if path is None else _read_yaml(Path(path))
     return from_dict(PretrainConfig, normalize_objectives(apply_overrides(raw, overrides)))
+
+
+# ---------------------------------------------------------------------------------- paths
+
+
+def check_paths(cfg: FinetuneConfig | PretrainConfig) -> None:
+    """Check that the files and folders ``cfg`` names exist, before any data work.
+
+    Checked: the checkpoint to start from (``model.init`` / ``init``: a folder holding a
+    molgraphpt checkpoint's ``meta.json``), a fine-tuning dataset given as a path, and a
+    pretraining run's ``data.paths``, ``data.exclude`` and ``data.pairs`` (resolved against the
+    data root as the loaders do). Dataset names are checked as the loader resolves them.
+    The CLI calls this after loading a config; recipes may call it too.
+
+    Raises:
+        ConfigError: A path does not exist, or ``init`` is no molgraphpt checkpoint.
+        DataFileNotFoundError: ``data.dataset`` looks like a path that does not exist.
+        UnknownNameError: ``data.dataset`` is neither a known dataset name nor a path.
+    """
+    if isinstance(cfg, FinetuneConfig):
+        _check_init("model.init", cfg.model.init)
+        _check_dataset(cfg.data)
+        return
+    _check_init("init", cfg.init)
+    data = cfg.data
+    named = [(f"data.paths.{i}", p) for i, p in enumerate(data.paths)]
+    named += [(f"data.exclude.{i}", p) for i, p in enumerate(data.exclude)]
+    named += [(f"data.pairs.{i}.path", src.path) for i, src in enumerate(data.pairs)]
+    for key, path in named:
+        resolved = data.resolve(path)
+        if not resolved.exists():
+            raise ConfigError(
+                key,
+                path,
+                expected="an existing file or folder",
+                hint=f"{resolved} does not exist; relative paths resolve against "
+                f"{data.root()} (data.data_root, --data-root or $MOLGRAPHPT_DATA)",
+            )
+
+
+def _check_init(key: str, init: str | None) -> None:
+    """``init`` is None or a folder with a molgraphpt checkpoint (its ``meta.json``)."""
+    if init is None:
+        return
+    from molgraphpt.models.serialization import META_NAME
+
+    path = Path(init).expanduser()
+    expected = "a checkpoint folder written by molgraphpt (with config.yaml, meta.json, ...)"
+    if not path.is_dir():
+        why = "is a file" if path.exists() else "does not exist"
+        raise ConfigError(key, init, expected=expected, hint=f"{path.absolute()} {why}")
+    if not (path / META_NAME).is_file():
+        inner = path / "model"  # a run directory given instead of its model/ folder
+        fix = (
+            f"did you mean {inner}?"
+            if (inner / META_NAME).is_file()
+            else "point it to a run's model/ folder"
+        )
+        raise ConfigError(key, init, expected=expected, hint=f"{path} holds no {META_NAME}; {fix}")
+
+
+def _check_dataset(data: DataConfig) -> None:
+    """``data.dataset`` is a known name or an existing file or folder, as the loader sees it."""
+    from molgraphpt.data.datasets import dataset_kind
+
+    dataset_kind(data.dataset, data.data_root)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from molgraphpt._io import make_temp_sibling
 from molgraphpt.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
@@ -73,11 +73,13 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary file in the same directory, fsync, then rename over ``path``.
 
     A crash at any point leaves either the previous file or the new one, never a partial file,
-    and no temporary file behind (unless the process itself is killed mid-write).
+    and no temporary file behind (unless the process itself is killed mid-write: such leftovers
+    are named ``.<name>.<pid>.<random>.tmp`` and :func:`remove_stale_temp_files` clears them).
+    The file gets the mode of any file the process writes (``0o644`` under umask 022).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = make_temp_sibling(path, tag=f"{os.getpid()}.")
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(obj, handle)
@@ -85,7 +87,7 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     try:  # persist the rename itself (POSIX); not possible everywhere, e.g. on Windows
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -96,6 +98,25 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     except OSError:
         pass
     return path
+
+
+def remove_stale_temp_files(folder: str | Path, name: str = "last.pt") -> list[Path]:
+    """Delete the ``.<name>.*.tmp`` files a killed :func:`atomic_torch_save` left in ``folder``.
+
+    Call it only while no other process can be saving there (the caller holds the run
+    directory's lock): every such file is then a leftover.
+
+    Returns:
+        The files removed.
+    """
+    removed = []
+    for tmp in sorted(Path(folder).glob(f".{name}.*.tmp")):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    if removed:
+        logger.info("removed %d stale temporary checkpoint file(s) in %s", len(removed), folder)
+    return removed
 
 
 def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -10,6 +10,7 @@ from molgraphpt.errors import ConfigError
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine", "linear")
 PRECISIONS = ("fp32", "bf16", "fp16")
+NONFINITE = ("stop", "skip")
 
 
 def _check_int(key: str, value: object, *, minimum: int, optional: bool = False) -> None:
@@ -71,6 +72,11 @@ class TrainConfig:
         device: ``"auto"`` (CUDA when available, else CPU) or a torch device string.
         progress: Show a tqdm progress bar (on the main process, when stderr is a terminal).
         num_threads: Call ``torch.set_num_threads`` with this value; None leaves it alone.
+        nonfinite: What a NaN or infinite loss (or gradient norm, when ``clip_norm`` computes
+            it) does: ``"stop"`` raises :class:`~molgraphpt.errors.NonFiniteLossError` before
+            the optimizer step, keeping the last good ``checkpoints/last.pt``; ``"skip"`` drops
+            that step's gradient, counts it and warns, and still stops when more than 10% of an
+            epoch's steps are skipped.
     """
 
     epochs: int = 100
@@ -93,6 +99,7 @@ class TrainConfig:
     device: str = "auto"
     progress: bool = True
     num_threads: int | None = None
+    nonfinite: Literal["stop", "skip"] = "stop"
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, minimum=1)
@@ -113,6 +120,7 @@ class TrainConfig:
         _check_int("log_every", self.log_every, minimum=1)
         _check_int("seed", self.seed, minimum=0)
         _check_int("num_threads", self.num_threads, minimum=1, optional=True)
+        _check_choice("nonfinite", self.nonfinite, NONFINITE)
         if not isinstance(self.progress, bool):
             raise ConfigError("train.progress", self.progress, expected="true or false")
         self._check_device()

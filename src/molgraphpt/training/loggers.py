@@ -15,6 +15,22 @@ from molgraphpt._optional import require
 logger = logging.getLogger(__name__)
 
 
+def format_metric(name: str, value: float) -> str:
+    """``value`` at a readable precision: 3 significant digits for a loss, 4 for other metrics.
+
+    Throughputs (``*_per_s``) are whole numbers.
+    """
+    value = float(value)
+    if name.endswith("per_s"):
+        return f"{value:.0f}"
+    return f"{value:.3g}" if name.endswith("loss") else f"{value:.4g}"
+
+
+def format_metrics(metrics: Mapping[str, float]) -> str:
+    """``name=value`` pairs for a log line, e.g. ``loss=0.693 roc_auc=0.7123 lr=0.001``."""
+    return " ".join(f"{name}={format_metric(name, value)}" for name, value in metrics.items())
+
+
 class MetricLogger(Protocol):
     """Anything that records scalar metrics."""
 

@@ -11,37 +11,50 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
+import torch.distributed as torch_dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from molgraphpt.data.batch import MolTextBatch
-from molgraphpt.errors import CheckpointError, ConfigError, DataFormatError, UnknownNameError
-from molgraphpt.models.serialization import state_mismatches
+from molgraphpt.errors import ConfigError, DataFormatError, NonFiniteLossError
 from molgraphpt.objectives.base import TaskOutput
 from molgraphpt.seed import seed_everything
 from molgraphpt.training import optim
-from molgraphpt.training.checkpoint import (
-    capture_rng_state,
-    load_training_state,
-    restore_rng_state,
-    save_training_state,
-)
+from molgraphpt.training.checkpoint import capture_rng_state, save_training_state
 from molgraphpt.training.config import TrainConfig
 from molgraphpt.training.distributed import broadcast_object, is_distributed, is_main_process
 from molgraphpt.training.distributed import local_rank as _local_rank
-from molgraphpt.training.loggers import MetricLogger, build_loggers
+from molgraphpt.training.loggers import MetricLogger, build_loggers, format_metrics
+from molgraphpt.training.loop_state import (
+    BestState,
+    NonFiniteCounts,
+    _evaluate,
+    _Optimization,
+    _resume_from,
+    _Run,
+    _Selection,
+    _State,
+    _update_best,
+    _Window,
+    nonfinite_message,
+    nonfinite_values,
+)
+
+__all__ = ["BatchSource", "BestState", "NonFiniteCounts", "TrainResult", "train"]
 
 logger = logging.getLogger(__name__)
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-_NO_EFFECT = ("progress", "num_threads", "log_every")  # config keys that do not change training
+# With ``train.nonfinite: skip``, more skipped steps than this share of an epoch stop the run.
+MAX_SKIPPED_FRACTION = 0.1
 
 
 @runtime_checkable
@@ -74,6 +87,8 @@ class TrainResult:
         stopped_early: Whether early stopping ended the run.
         wall_time_s: Duration of this call.
         train_graphs_per_s: Training throughput of this call (evaluation and saving excluded).
+        nonfinite_steps_skipped: Optimizer steps skipped for a non-finite loss or gradient
+            (``train.nonfinite: skip``), over the whole run.
     """
 
     best_metrics: dict[str, float]
@@ -84,125 +99,7 @@ class TrainResult:
     stopped_early: bool
     wall_time_s: float
     train_graphs_per_s: float
-
-
-@dataclass
-class BestState:
-    """The selected model so far; the checkpoint stores it as a plain dict (:meth:`as_dict`).
-
-    Attributes:
-        value: Its ``metrics[select]``, or None (no evaluation yet, or no ``select``).
-        step: Optimizer step of its evaluation, or None.
-        epoch: Epoch (0-based) of its evaluation, or None.
-        metrics: Its evaluation metrics.
-        bad_evals: Evaluations since the last improvement (for early stopping).
-        state_dict: A CPU copy of its weights (only with ``select``), or None.
-    """
-
-    value: float | None = None
-    step: int | None = None
-    epoch: int | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    bad_evals: int = 0
-    state_dict: dict[str, Tensor] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The checkpoint's ``best`` entry (the fields, in order, not copied)."""
-        return {
-            "value": self.value,
-            "step": self.step,
-            "epoch": self.epoch,
-            "metrics": self.metrics,
-            "bad_evals": self.bad_evals,
-            "state_dict": self.state_dict,
-        }
-
-
-@dataclass
-class _State:
-    """Counters the checkpoint carries."""
-
-    step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    best: BestState = field(default_factory=BestState)
-    history: list[dict[str, float]] = field(default_factory=list)
-    stopped_early: bool = False
-
-
-class _Window:
-    """Sums of the task logs since the last logged step, kept on device (no sync per batch)."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, Tensor] = {}
-        self.batches, self.graphs, self.seconds = 0, 0, 0.0
-
-    def add(self, out: TaskOutput, graphs: int) -> None:
-        logs = {"loss": out.loss, **out.logs}
-        for name, value in logs.items():
-            value = torch.as_tensor(value).detach().float()
-            self.sums[name] = self.sums[name] + value if name in self.sums else value
-        self.batches += 1
-        self.graphs += graphs
-
-    def pop(self) -> dict[str, float]:
-        means = {name: (total / max(self.batches, 1)).item() for name, total in self.sums.items()}
-        means["graphs_per_s"] = self.graphs / self.seconds if self.seconds > 0 else 0.0
-        self.__init__()
-        return means
-
-    def state(self) -> dict[str, Any]:
-        sums = {k: v.cpu() for k, v in self.sums.items()}
-        return dict(sums=sums, batches=self.batches, graphs=self.graphs, seconds=self.seconds)
-
-    def load(self, state: dict[str, Any], device: torch.device) -> None:
-        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
-        self.batches, self.graphs, self.seconds = (
-            state["batches"],
-            state["graphs"],
-            state["seconds"],
-        )
-
-
-@dataclass(frozen=True)
-class _Selection:
-    """How evaluations select the best model: :func:`train`'s arguments of the same names."""
-
-    evaluate: Callable[[nn.Module], dict[str, float]] | None
-    select: str | None
-    mode: str
-    on_best: Callable[[nn.Module, dict[str, float]], None] | None
-
-
-@dataclass
-class _Optimization:
-    """The optimizer, its LR schedule and the fp16 gradient scaler (disabled otherwise)."""
-
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    scaler: torch.amp.GradScaler
-
-
-@dataclass
-class _Run:
-    """Everything one call of :func:`train` works on, built by :func:`_setup`."""
-
-    task: nn.Module
-    model: nn.Module  # ``task``, or its DDP wrapper in a distributed job
-    data: BatchSource
-    cfg: TrainConfig
-    selection: _Selection
-    device: torch.device
-    main: bool
-    opt: _Optimization
-    total_steps: int
-    ckpt_path: Path
-    state: _State
-    window: _Window
-    loggers: list[MetricLogger]
-    bar: tqdm
-    train_seconds: float = 0.0
-    train_graphs: int = 0
+    nonfinite_steps_skipped: int = 0
 
 
 def _resolve_device(cfg: TrainConfig) -> torch.device:
@@ -240,47 +137,6 @@ def _num_graphs(batch: MolTextBatch) -> int:
         return 0
 
 
-def _evaluate(task: nn.Module, evaluate: Callable[[nn.Module], dict[str, float]]) -> dict:
-    task.eval()
-    try:
-        with torch.no_grad():
-            return {name: float(value) for name, value in evaluate(task).items()}
-    finally:
-        task.train()
-
-
-def _update_best(
-    best: BestState,
-    metrics: dict,
-    select: str | None,
-    mode: str,
-    task: nn.Module,
-    step: int,
-    epoch: int,
-) -> bool:
-    """Record ``metrics`` if they improve on ``best``; return whether they did."""
-    value = None
-    if select is not None:
-        if select not in metrics:
-            hint = "pass select= one of the metrics evaluate returns"
-            raise UnknownNameError("metric", select, choices=metrics, hint=hint)
-        value, previous = metrics[select], best.value
-        improved = math.isfinite(value) and (
-            previous is None or (value > previous if mode == "max" else value < previous)
-        )
-    else:
-        improved = True  # without a metric to select on, the latest evaluation is the result
-    if not improved:
-        best.bad_evals += 1
-        return False
-    state = None
-    if select is not None:
-        state = {k: v.detach().to("cpu", copy=True) for k, v in task.state_dict().items()}
-    best.value, best.step, best.epoch = value, step, epoch
-    best.metrics, best.bad_evals, best.state_dict = dict(metrics), 0, state
-    return True
-
-
 def _check_arguments(
     cfg: TrainConfig,
     selection: _Selection,
@@ -313,57 +169,6 @@ def _build_optimizer(
             task, cfg.weight_decay, lr=cfg.lr, head_lr=cfg.head_lr, head_prefixes=head_prefixes
         )
     return optim.build_optimizer(groups, cfg)
-
-
-def _resume_from(
-    ckpt_path: Path,
-    task: nn.Module,
-    opt: _Optimization,
-    window: _Window,
-    cfg: TrainConfig,
-    device: torch.device,
-) -> _State:
-    """Load the training state of ``ckpt_path`` into ``task``, ``opt``, ``window`` and the RNGs."""
-    ckpt = load_training_state(ckpt_path)
-    _load_task_state(task, ckpt["model"], ckpt_path)
-    opt.optimizer.load_state_dict(ckpt["optimizer"])
-    opt.scheduler.load_state_dict(ckpt["scheduler"])
-    opt.scaler.load_state_dict(ckpt["scaler"] or {})
-    counters = {k: ckpt[k] for k in ("step", "epoch", "batch_in_epoch", "history")}
-    best = BestState(**ckpt["best"])
-    state = _State(**counters, best=best, stopped_early=ckpt["extra"]["stopped_early"])
-    window.load(ckpt["extra"]["window"], device)
-    restore_rng_state(ckpt["rng"])
-    old = ckpt["config"] or {}
-    changed = [k for k, v in asdict(cfg).items() if old.get(k) != v and k not in _NO_EFFECT]
-    if changed:
-        logger.warning("resuming with changed %s: resume may not be exact", changed)
-    logger.info("resumed from %s at step %d (epoch %d)", ckpt_path, state.step, state.epoch)
-    return state
-
-
-def _load_task_state(task: nn.Module, state: dict[str, Tensor], ckpt_path: Path) -> None:
-    """``task.load_state_dict(state)``, or a :class:`CheckpointError` that says why it cannot.
-
-    Training states written before the architecture step name the graph encoder of a property
-    model ``model.encoder.*`` (now ``model.graph_encoder.*``) and of a molecule–text model
-    ``...graph.*``: they cannot be resumed by this version.
-    """
-    problems = state_mismatches(task.state_dict(), state)
-    if not problems:
-        task.load_state_dict(state)
-        return
-    old_layout = any(".encoder." in k or ".graph." in k for k in state) and not any(
-        "graph_encoder." in k for k in state
-    )
-    why = (
-        "it was written by a molgraphpt before the checkpoint format 2 renamed the graph "
-        "encoder to graph_encoder.*; rerun without --resume (or finish it with the version "
-        "that started it)"
-        if old_layout
-        else "was the run started with another model config?"
-    )
-    raise CheckpointError(f"cannot resume from {ckpt_path}: {problems}; {why}")
 
 
 def _setup(
@@ -422,6 +227,7 @@ def _setup(
         window=window,
         loggers=loggers,
         bar=bar,
+        saved_step=state.step if resumed else None,
     )
 
 
@@ -436,7 +242,11 @@ def _save(run: _Run) -> None:
     if not run.main:
         return
     state, opt = run.state, run.opt
-    extra = {"window": run.window.state(), "stopped_early": state.stopped_early}
+    extra = {
+        "window": run.window.state(),
+        "stopped_early": state.stopped_early,
+        "nonfinite": asdict(state.nonfinite),
+    }
     save_training_state(
         run.ckpt_path,
         task=run.task,
@@ -452,15 +262,19 @@ def _save(run: _Run) -> None:
         config=asdict(run.cfg),
         extra=extra,
     )
+    run.saved_step = state.step
 
 
 def _run_evaluation(run: _Run) -> None:
     """Evaluate, record and log the metrics, update the best model and decide early stopping."""
     state, sel, cfg = run.state, run.selection, run.cfg
     metrics = _evaluate(run.task, sel.evaluate)
-    state.history.append({"step": state.step, "epoch": state.epoch, **metrics})
+    entry = {"step": state.step, "epoch": state.epoch, **metrics}
+    if state.nonfinite.total:
+        entry["nonfinite_steps_skipped"] = state.nonfinite.total
+    state.history.append(entry)
     _log(run, metrics, "val")
-    logger.info("step %d eval: %s", state.step, metrics)
+    logger.info("step %d eval: %s", state.step, format_metrics(metrics))
     if _update_best(state.best, metrics, sel.select, sel.mode, run.task, state.step, state.epoch):
         if sel.on_best is not None and run.main:
             sel.on_best(run.task, metrics)
@@ -485,26 +299,117 @@ def _forward_backward(run: _Run, batch: MolTextBatch, i: int, n: int) -> bool:
             out = model(batch)
         run.opt.scaler.scale(out.loss.float() / group_size).backward()
     graphs = _num_graphs(batch)
-    run.window.add(out, graphs)
+    run.pending.append((out.loss.detach(), out.logs, graphs))
     run.train_graphs += graphs
     run.state.batch_in_epoch = i + 1
     return boundary
 
 
 def _optimizer_step(run: _Run) -> tuple[float, Tensor | None]:
-    """Clip, step the optimizer and the schedule; return the step's LR and gradient norm."""
+    """Clip, check, step the optimizer and the schedule; return the step's LR and gradient norm.
+
+    A step with a non-finite loss or gradient is not taken: with ``train.nonfinite: stop`` it
+    raises, with ``skip`` it is counted and its gradient norm returned as None.
+    """
     opt, clip_norm = run.opt, run.cfg.clip_norm
     grad_norm = None
     if clip_norm is not None:
         opt.scaler.unscale_(opt.optimizer)
         grad_norm = nn.utils.clip_grad_norm_(run.task.parameters(), clip_norm)
     lr = opt.optimizer.param_groups[0]["lr"]
+    if not _step_is_finite(run, grad_norm):
+        _skip_step(run, grad_norm)
+        return lr, None
+    for loss, logs, graphs in run.pending:
+        run.window.add(TaskOutput(loss, logs), graphs)
+    run.pending.clear()
     opt.scaler.step(opt.optimizer)
     opt.scaler.update()
     opt.optimizer.zero_grad(set_to_none=True)
     opt.scheduler.step()
     run.state.step += 1
     return lr, grad_norm
+
+
+def _step_is_finite(run: _Run, grad_norm: Tensor | None) -> bool:
+    """Whether every loss of the group (and the gradient norm, when clipping) is finite.
+
+    One host sync per optimizer step; in a distributed job every process gets the same answer.
+    With fp16 the gradient scaler handles overflowing gradients itself, so only the losses count.
+    """
+    losses = torch.cat([loss.float().reshape(-1) for loss, _, _ in run.pending])
+    finite = torch.isfinite(losses).all()
+    if grad_norm is not None and not run.opt.scaler.is_enabled():
+        finite = finite & torch.isfinite(grad_norm)
+    flag = finite.to(torch.int32)
+    if is_distributed():
+        torch_dist.all_reduce(flag, op=torch_dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
+def _skip_step(run: _Run, grad_norm: Tensor | None) -> None:
+    """Drop the group's gradient (``skip``), or raise :class:`NonFiniteLossError`.
+
+    A skipped step still advances the step counter and the LR schedule (as the fp16 gradient
+    scaler does when it skips a step), so the run keeps its length.
+
+    Raises:
+        NonFiniteLossError: ``train.nonfinite`` is ``stop``, or more than
+            ``MAX_SKIPPED_FRACTION`` of the epoch's steps were skipped.
+    """
+    state, opt = run.state, run.opt
+    what = nonfinite_values(run.pending, grad_norm)
+    if run.cfg.nonfinite == "stop":
+        opt.optimizer.zero_grad(set_to_none=True)  # the task keeps no gradient of the bad step
+        raise _nonfinite_error(run, what)
+    state.nonfinite.add(state.epoch)
+    epoch_steps = math.ceil(run.epoch_batches / run.cfg.grad_accum)
+    limit = max(1, int(MAX_SKIPPED_FRACTION * epoch_steps))
+    if state.nonfinite.in_epoch > limit:
+        too_many = (
+            f"{state.nonfinite.in_epoch} of the {epoch_steps} optimizer steps of epoch "
+            f"{state.epoch} had a non-finite loss or gradient, more than the "
+            f"{MAX_SKIPPED_FRACTION:.0%} train.nonfinite=skip tolerates"
+        )
+        opt.optimizer.zero_grad(set_to_none=True)
+        raise _nonfinite_error(run, what, too_many=too_many)
+    run.pending.clear()
+    if opt.scaler.is_enabled():  # fp16: lower the scale as for an overflow (needs the grads)
+        if run.cfg.clip_norm is None:
+            opt.scaler.unscale_(opt.optimizer)
+        opt.scaler.update()
+    opt.optimizer.zero_grad(set_to_none=True)
+    with warnings.catch_warnings():  # a first step skipped: the schedule steps before Adam
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+        opt.scheduler.step()
+    state.step += 1
+    counts = state.nonfinite
+    if counts.warned_at is None or state.step - counts.warned_at >= run.cfg.log_every:
+        counts.warned_at = state.step
+        logger.warning(
+            "skipped optimizer step %d (epoch %d): non-finite %s; %d step(s) skipped so far "
+            "(train.nonfinite=skip)",
+            state.step,
+            state.epoch,
+            what,
+            counts.total,
+        )
+
+
+def _nonfinite_error(run: _Run, what: str, *, too_many: str = "") -> NonFiniteLossError:
+    """The error for the current group's non-finite ``what``: where, what is kept, the fix."""
+    state = run.state
+    first, last = state.batch_in_epoch - len(run.pending) + 1, state.batch_in_epoch
+    batches = f"batch {last}" if first == last else f"batches {first}-{last}"
+    where = (
+        f"at epoch {state.epoch}, optimizer step {state.step + 1} ({batches} of "
+        f"{run.epoch_batches})"
+    )
+    if run.saved_step is not None:
+        kept = f"the last good training state is {run.ckpt_path} (step {run.saved_step})"
+    else:
+        kept = "no training state was saved before it"
+    return NonFiniteLossError(nonfinite_message(what, where, kept, run.cfg, too_many=too_many))
 
 
 def _maybe_log_train(run: _Run, lr: float, grad_norm: Tensor | None) -> None:
@@ -514,10 +419,15 @@ def _maybe_log_train(run: _Run, lr: float, grad_norm: Tensor | None) -> None:
     metrics = {**run.window.pop(), "lr": lr}
     if grad_norm is not None:
         metrics["grad_norm"] = float(grad_norm)
+    if run.state.nonfinite.total:
+        metrics["nonfinite_steps_skipped"] = float(run.state.nonfinite.total)
     _log(run, metrics, "train")
     if run.bar.disable and run.main:  # no bar to show progress: say it in the log
-        logger.info("step %d/%d %s", run.state.step, run.total_steps, metrics)
-    run.bar.set_postfix(loss=f"{metrics['loss']:.4g}", graphs_s=f"{metrics['graphs_per_s']:.0f}")
+        logger.info("step %d/%d %s", run.state.step, run.total_steps, format_metrics(metrics))
+    postfix = {"graphs_s": f"{metrics['graphs_per_s']:.0f}"}
+    if "loss" in metrics:  # absent when every step of the window was skipped
+        postfix = {"loss": f"{metrics['loss']:.3g}", **postfix}
+    run.bar.set_postfix(postfix)
 
 
 def _maybe_evaluate_and_save(run: _Run, n: int) -> bool:
@@ -539,6 +449,7 @@ def _maybe_evaluate_and_save(run: _Run, n: int) -> bool:
 def _run_epoch(run: _Run, n: int) -> None:
     """Train on the rest of the current epoch's ``n`` batches, or until training ends."""
     state = run.state
+    run.epoch_batches = n
     tick = time.perf_counter()
     batches = run.data.iter_epoch(state.epoch, start=state.batch_in_epoch)
     for i, batch in enumerate(batches, start=state.batch_in_epoch):
@@ -593,6 +504,7 @@ def _finish(run: _Run, started: float) -> TrainResult:
         stopped_early=state.stopped_early,
         wall_time_s=time.perf_counter() - started,
         train_graphs_per_s=graphs_per_s,
+        nonfinite_steps_skipped=state.nonfinite.total,
     )
 
 
@@ -620,6 +532,10 @@ def train(
     the last (the last is in ``checkpoints/last.pt``). Without ``select`` the last evaluation is
     reported and ``task`` keeps its final weights.
 
+    A NaN or infinite loss (or gradient norm, when ``cfg.clip_norm`` computes it) is never
+    stepped on: ``cfg.nonfinite`` ``"stop"`` raises :class:`NonFiniteLossError`, ``"skip"``
+    drops the step and counts it (``TrainResult.nonfinite_steps_skipped``).
+
     Files under ``run_dir``: ``metrics.csv`` (``step,epoch,split,name,value``; split ``train``
     or ``val``), ``checkpoints/last.pt`` (full training state) and ``tensorboard/`` when
     TensorBoard is installed. In a ``torchrun`` job the task is wrapped in DDP, ``evaluate``
@@ -642,6 +558,10 @@ def train(
 
     Returns:
         The :class:`TrainResult`.
+
+    Raises:
+        NonFiniteLossError: A non-finite loss or gradient (see above); ``checkpoints/last.pt``
+            keeps the last good state.
     """
     started = time.perf_counter()
     selection = _Selection(evaluate, select, mode, on_best)
