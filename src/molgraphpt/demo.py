@@ -141,7 +141,7 @@ def _graph_pretrain_step(demo: _Demo, steps: int) -> dict[str, Any]:
         train=_quiet_train(steps, 64, seed=demo.seed, num_threads=demo.num_threads),
         valid_fraction=0.05,
     )
-    info = run_pretraining(graph_cfg)
+    info = run_pretraining(graph_cfg, overwrite=True)
     corpus = info["corpus"]
     summary = {
         "objectives": ["attr_mask", "graphcl"],
@@ -204,7 +204,7 @@ def _moltext_pretrain_step(
     """
     try:
         text_models.resolve_text_model(text.name_or_path)
-        mt_info = run_pretraining(_moltext_config(demo, steps, text, init_dir))
+        mt_info = run_pretraining(_moltext_config(demo, steps, text, init_dir), overwrite=True)
     except MissingDependencyError as err:
         print(
             f"[3/{_STEPS}] SKIPPED molecule-text pretraining: the text model "
@@ -271,7 +271,7 @@ def _finetune_step(
             num_threads=demo.num_threads,
         ),
     )
-    results = run_finetune(cfg)
+    results = run_finetune(cfg, overwrite=True)
     summary = {
         "init": str(init_dir),
         "test_roc_auc": results["test"]["mean"],

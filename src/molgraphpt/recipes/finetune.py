@@ -2,9 +2,21 @@
 
 For every seed the model with the best validation metric is kept (Hu et al. 2020: "test at the
 best validation epoch"), saved as a ``save_pretrained`` directory, and scored on the test split.
-``results.json`` gathers the per-seed numbers and their mean ± std, the resolved config, the
-library versions and the wall time. A seed whose ``result.json`` exists is not run again, and an
-interrupted seed resumes from its last checkpoint when ``resume=True``.
+Files in ``run_dir``:
+
+* ``run.json`` and ``config.yaml`` — the config the folder belongs to and its fingerprint
+  (:mod:`molgraphpt.recipes.run_dir`: a rerun with another config is refused unless
+  ``overwrite=True``; the keys of :data:`IGNORED_KEYS` do not count);
+* ``seed_<s>/`` — ``model/``, ``result.json``, ``metrics.csv``, ``valid_predictions.csv`` and
+  ``test_predictions.csv`` (:mod:`molgraphpt.recipes.predictions`); ``checkpoints/last.pt``
+  only while the seed trains (deleted once ``result.json`` proves it finished);
+* ``results.json`` — the per-seed numbers and their mean ± std, the resolved config and its
+  fingerprint, the command line, the input files' SHA-256, library versions, git revision,
+  the epochs each seed ran and the wall time.
+
+A seed whose ``result.json`` exists (and records this config's fingerprint) is not run again, so
+adding seeds to a finished run trains only the new ones; an interrupted seed resumes from its
+last checkpoint when ``resume=True``.
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ import numpy as np
 import torch
 
 from molgraphpt._io import write_json_atomic
-from molgraphpt.config.loading import save_config, to_dict
+from molgraphpt.config.loading import load_config, to_dict
 from molgraphpt.config.schema import FinetuneConfig
 from molgraphpt.data.datasets import MoleculeDataset, load_dataset_from_config
 from molgraphpt.data.loader import GraphLoader
@@ -35,11 +47,33 @@ from molgraphpt.models.heads import PropertyModel, PropertyModelConfig
 from molgraphpt.models.pretrained import graph_encoder_config
 from molgraphpt.models.serialization import load_encoder_weights
 from molgraphpt.objectives.supervised import PropertyPrediction, PropertyPredictionConfig
-from molgraphpt.provenance import git_revision, versions
+from molgraphpt.recipes.predictions import probabilities, write_predictions
+from molgraphpt.recipes.run_dir import RunDirectory, RunIdentity
+from molgraphpt.recipes.run_record import file_hashes, provenance, without_keys
+from molgraphpt.recipes.run_report import write_run_report
 from molgraphpt.training.config import TrainConfig
 from molgraphpt.training.loop import TrainResult, train
 
 logger = logging.getLogger(__name__)
+
+#: Config keys that do not change a fine-tuning run's results, left out of its fingerprint:
+#: where outputs, caches and data live (the input files are hashed instead), parallelism,
+#: logging, the device, and the seeds (each seed has its own folder, so a rerun may add seeds;
+#: ``train.seed`` is replaced by each of them).
+IGNORED_KEYS = (
+    "run_dir",
+    "seeds",
+    "train.seed",
+    "train.progress",
+    "train.log_every",
+    "train.num_threads",
+    "train.device",
+    "data.data_root",
+    "data.cache_dir",
+    "data.download",
+    "data.workers",
+    "data.loader_workers",
+)
 
 
 @torch.no_grad()
@@ -97,14 +131,21 @@ def _metric_stats(values: list[float]) -> dict[str, float]:
 
 
 def finetune_seed(
-    cfg: FinetuneConfig, dataset: MoleculeDataset, seed: int, run_dir: Path, *, resume: bool
+    cfg: FinetuneConfig,
+    dataset: MoleculeDataset,
+    seed: int,
+    run_dir: Path,
+    *,
+    resume: bool,
+    fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """Fine-tune one seed; returns ``{"seed", "valid", "test", "best_epoch", ...}``.
 
     Composes: model (:func:`build_model`), objective (:class:`PropertyPrediction`, regression
     targets standardised on the training split), loaders, the strategy's phases through
-    :func:`~molgraphpt.training.loop.train`, then the best model saved to ``run_dir/model``
-    and scored on the validation and test splits.
+    :func:`~molgraphpt.training.loop.train`, then the best model saved to ``run_dir/model``,
+    scored on the validation and test splits (``{split}_predictions.csv``), ``result.json``
+    (with the run's config ``fingerprint``) written and the training state deleted.
     """
     train_cfg = replace(cfg.train, seed=seed)
     device = _device(train_cfg.device)
@@ -148,16 +189,41 @@ def finetune_seed(
     )
     out: dict[str, Any] = {
         "seed": seed,
+        "config_fingerprint": fingerprint,
         "best_epoch": result.best_epoch,
         "best_step": result.best_step,
         "epochs_run": _epochs_run(result),
         "train_graphs_per_s": result.train_graphs_per_s,
         "wall_time_s": result.wall_time_s,
+        "device": str(device),
     }
     for part, loader in loaders.items():
-        out[part] = score(dataset, loader.indices, predict(task, loader, device))
+        y_pred = predict(task, loader, device)
+        out[part] = score(dataset, loader.indices, y_pred)
+        _write_split_predictions(run_dir / f"{part}_predictions.csv", dataset, loader, y_pred)
     write_json_atomic(run_dir / "result.json", out)
+    _drop_training_state(run_dir)
     return out
+
+
+def _write_split_predictions(
+    path: Path, dataset: MoleculeDataset, loader: GraphLoader, y_pred: np.ndarray
+) -> None:
+    """``{split}_predictions.csv`` of ``y_pred`` ``[n, num_tasks]`` (scores of :func:`predict`)."""
+    if dataset.task_type == "classification":
+        y_pred = probabilities(y_pred)
+    indices = np.asarray(loader.indices)
+    y_true = dataset.labels[indices]
+    write_predictions(path, dataset.store, indices, dataset.task_names, y_true, y_pred)
+
+
+def _drop_training_state(seed_dir: Path) -> None:
+    """Delete the seed's ``checkpoints/last.pt`` (of each phase): ``result.json`` proves the end."""
+    for folder in (seed_dir, seed_dir / "probe", seed_dir / "full"):
+        checkpoints = folder / "checkpoints"
+        (checkpoints / "last.pt").unlink(missing_ok=True)
+        if checkpoints.is_dir() and not any(checkpoints.iterdir()):
+            checkpoints.rmdir()
 
 
 def _device(name: str) -> torch.device:
@@ -234,13 +300,65 @@ def _epochs_run(result: Any) -> int | None:
     return int(max(epochs)) + 1 if epochs else None
 
 
-def run_finetune(cfg: FinetuneConfig, *, resume: bool = False) -> dict[str, Any]:
-    """Run ``cfg`` over all its seeds and write ``run_dir/results.json``; returns the results."""
+def finetune_identity(cfg: FinetuneConfig) -> RunIdentity:
+    """What a fine-tuning run directory belongs to: ``cfg`` without :data:`IGNORED_KEYS`."""
+    return RunIdentity("finetune", without_keys(to_dict(cfg), IGNORED_KEYS), IGNORED_KEYS)
+
+
+def _legacy_identity(path: Path) -> RunIdentity:
+    """The identity of a run directory's ``config.yaml`` (folders without ``run.json``)."""
+    return finetune_identity(load_config(FinetuneConfig, path))
+
+
+def dataset_hashes(dataset: MoleculeDataset) -> list[dict[str, str]]:
+    """``[{"path", "sha256"}]`` of the files the dataset was read from (and OGB split files).
+
+    The source's hash is the one the feature cache was keyed on when the dataset was loaded.
+    """
+    source = Path(dataset.source)
+    recorded = (dataset.store.meta.get("key") or {}).get("source_sha256")
+    first = [{"path": str(source), "sha256": recorded}] if recorded else file_hashes([source])
+    split_files = []
+    if dataset.split_name == "ogb-scaffold":
+        split_dir = source.parent.parent / "split" / "scaffold"
+        split_files = [split_dir / f"{part}.csv.gz" for part in ("train", "valid", "test")]
+    return first + file_hashes(split_files)
+
+
+def run_finetune(
+    cfg: FinetuneConfig, *, resume: bool = False, overwrite: bool = False
+) -> dict[str, Any]:
+    """Run ``cfg`` over all its seeds and write ``run_dir/results.json``; returns the results.
+
+    Args:
+        cfg: The run.
+        resume: Continue interrupted seeds from their ``checkpoints/last.pt``.
+        overwrite: Replace the outputs of a run of another config in ``cfg.run_dir``.
+
+    Raises:
+        RunDirError: ``cfg.run_dir`` holds results of another config or input data (and
+            ``overwrite`` is False), or another run is using it.
+    """
     start = time.perf_counter()
     run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
-    dataset = load_dataset_from_config(cfg.data)
+    with RunDirectory(run_dir, finetune_identity(cfg), read_legacy=_legacy_identity) as claim:
+        claim.check(resume=resume, overwrite=overwrite)
+        dataset = load_dataset_from_config(cfg.data)
+        if cfg.model.init:  # an unreadable checkpoint fails here, before anything is written
+            graph_encoder_config(cfg.model.init)
+        data = dataset_hashes(dataset)
+        claim.commit(cfg, data=data)
+        _log_dataset(dataset)
+        claim.mark_started()
+        seeds = [_run_seed(cfg, dataset, seed, claim, resume=resume) for seed in cfg.seeds]
+        summary = _summary(cfg, dataset, seeds, claim.fingerprint, data)
+        summary["wall_time_s"] = round(time.perf_counter() - start, 2)
+        write_json_atomic(run_dir / "results.json", summary, default=str)
+        write_run_report(run_dir)
+    return summary
+
+
+def _log_dataset(dataset: MoleculeDataset) -> None:
     logger.info(
         "%s: %d molecules, %d tasks (%s, %s), split %s = %s",
         dataset.name,
@@ -251,27 +369,51 @@ def run_finetune(cfg: FinetuneConfig, *, resume: bool = False) -> dict[str, Any]
         dataset.split_name,
         dataset.split.sizes,
     )
-    seeds = []
-    for seed in cfg.seeds:
-        seed_dir = run_dir / f"seed_{seed}"
-        done = seed_dir / "result.json"
-        if done.exists():
-            logger.info("seed %d already finished: %s", seed, done)
-            seeds.append(json.loads(done.read_text()))
-            continue
-        seed_dir.mkdir(parents=True, exist_ok=True)
-        seeds.append(finetune_seed(cfg, dataset, seed, seed_dir, resume=resume))
-        res = seeds[-1]
-        logger.info(
-            "seed %d: valid %s=%.4f, test %s=%.4f",
-            seed,
-            dataset.metric,
-            res["valid"][dataset.metric],
-            dataset.metric,
-            res["test"][dataset.metric],
+
+
+def _run_seed(
+    cfg: FinetuneConfig, dataset: MoleculeDataset, seed: int, claim: RunDirectory, *, resume: bool
+) -> dict[str, Any]:
+    """One seed's result: read back if ``seed_<s>/result.json`` exists, else trained."""
+    seed_dir = claim.path / f"seed_{seed}"
+    done = seed_dir / "result.json"
+    if done.exists():
+        res = json.loads(done.read_text())
+        claim.check_result(res, done)
+        logger.info("seed %d already finished with this config: reusing %s", seed, done)
+        return res
+    created = not seed_dir.exists()
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        res = finetune_seed(
+            cfg, dataset, seed, seed_dir, resume=resume, fingerprint=claim.fingerprint
         )
+    except BaseException:
+        if created and not any(seed_dir.iterdir()):
+            seed_dir.rmdir()
+        raise
     metric = dataset.metric
-    summary = {
+    logger.info(
+        "seed %d: valid %s=%.4f, test %s=%.4f",
+        seed,
+        metric,
+        res["valid"][metric],
+        metric,
+        res["test"][metric],
+    )
+    return res
+
+
+def _summary(
+    cfg: FinetuneConfig,
+    dataset: MoleculeDataset,
+    seeds: list[dict[str, Any]],
+    fingerprint: str,
+    data: list[dict[str, str]],
+) -> dict[str, Any]:
+    """``results.json``'s content (the wall time is added by the caller)."""
+    metric = dataset.metric
+    return {
         "dataset": dataset.name,
         "metric": metric,
         "task_type": dataset.task_type,
@@ -279,15 +421,14 @@ def run_finetune(cfg: FinetuneConfig, *, resume: bool = False) -> dict[str, Any]
         "split": {"name": dataset.split_name, "sizes": list(dataset.split.sizes)},
         "data_info": dataset.info,
         "seeds": seeds,
+        "epochs_run": {str(s["seed"]): s.get("epochs_run") for s in seeds},
         "valid": _metric_stats([s["valid"][metric] for s in seeds]),
         "test": _metric_stats([s["test"][metric] for s in seeds]),
         "config": to_dict(cfg),
-        "versions": versions(),
-        "git_revision": git_revision(),
-        "wall_time_s": round(time.perf_counter() - start, 2),
+        "config_fingerprint": fingerprint,
+        "data": data,
+        **provenance(),
     }
-    write_json_atomic(run_dir / "results.json", summary, default=str)
-    return summary
 
 
 def load_property_model(directory: str | Path) -> PropertyModel:

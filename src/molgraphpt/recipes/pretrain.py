@@ -8,12 +8,17 @@ Graph objectives work in both; text objectives need the second.
 :func:`run_pretraining` is the composition root that ``molgraphpt pretrain`` and the benchmarks
 call. It writes into ``cfg.run_dir``:
 
-* ``config.yaml`` — the resolved config (overrides applied, data root made absolute);
+* ``config.yaml`` and ``run.json`` — the resolved config (overrides applied, data root made
+  absolute) and its fingerprint: the folder belongs to that config
+  (:mod:`molgraphpt.recipes.run_dir`; a rerun with another config is refused unless
+  ``overwrite=True``; the keys of :data:`IGNORED_KEYS` do not count);
 * ``model/`` — the encoder as a ``save_pretrained`` directory whose ``config.yaml`` holds
   ``encoder:`` (the architecture) and whose weights are the bare encoder state dict, so
-  ``molgraphpt finetune model.init=RUN_DIR/model`` starts from it;
-* ``pretrain.json`` — corpus counts and provenance, steps, molecules/s, wall time, peak memory
-  and the final losses;
+  ``molgraphpt finetune model.init=RUN_DIR/model`` starts from it; its ``meta.json`` records
+  the config, its fingerprint, the command line and the input files' SHA-256;
+* ``pretrain.json`` — corpus counts and provenance (config, fingerprint, command line, input
+  files' SHA-256, versions, git revision), steps, molecules/s, wall time, peak memory and the
+  final losses;
 * ``metrics.csv`` and ``checkpoints/last.pt`` (written by the training loop every
   ``train.save_every`` steps; ``resume=True`` continues from it exactly).
 
@@ -34,19 +39,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from molgraphpt._io import write_json_atomic
-from molgraphpt.config.loading import save_config, to_dict
-from molgraphpt.config.schema import PretrainConfig, normalize_objectives
+from molgraphpt.config.loading import to_dict
+from molgraphpt.config.schema import PretrainConfig, load_pretrain_config
 from molgraphpt.models.graph import GraphEncoder
 from molgraphpt.models.graph_checkpoint import PretrainedEncoderConfig, PretrainedGraphEncoder
 from molgraphpt.models.pretrained import load_graph_encoder
 from molgraphpt.objectives.base import build_task_config
-from molgraphpt.provenance import git_revision, versions
 from molgraphpt.recipes.pretrain_graph import build_graph_run
-from molgraphpt.recipes.pretrain_moltext import build_moltext_run
+from molgraphpt.recipes.pretrain_moltext import build_moltext_run, save_smiles_tokenizer
 from molgraphpt.recipes.pretrain_run import LossRecorder, PretrainRun
+from molgraphpt.recipes.run_dir import RunDirectory, RunIdentity
+from molgraphpt.recipes.run_record import provenance, without_keys
+from molgraphpt.recipes.run_report import write_run_report
 from molgraphpt.training import distributed as dist
 from molgraphpt.training.loop import TrainResult, train
 
@@ -55,6 +61,21 @@ __all__ = ["load_pretrained_encoder", "run_pretraining"]
 logger = logging.getLogger(__name__)
 
 MODEL_DIR = "model"
+
+#: Config keys that do not change a pretraining run's results, left out of its fingerprint:
+#: where outputs, caches and data live (the input files are hashed instead), parallelism,
+#: logging and the device.
+IGNORED_KEYS = (
+    "run_dir",
+    "train.progress",
+    "train.log_every",
+    "train.num_threads",
+    "train.device",
+    "data.data_root",
+    "data.cache_dir",
+    "data.workers",
+    "data.loader_workers",
+)
 
 
 def load_pretrained_encoder(directory: str | os.PathLike[str]) -> GraphEncoder:
@@ -82,29 +103,50 @@ def _resolved(cfg: PretrainConfig) -> PretrainConfig:
     return replace(cfg, data=replace(cfg.data, data_root=str(cfg.data.root().resolve())))
 
 
-def _check_previous_run(run_dir: Path, cfg: PretrainConfig, resume: bool) -> None:
-    ckpt = run_dir / "checkpoints" / "last.pt"
-    if not resume:
-        if ckpt.exists():
-            logger.warning("%s has a checkpoint; starting afresh (use --resume to continue)", ckpt)
-        return
-    path = run_dir / "config.yaml"
-    if not path.exists():
-        return
-    old = normalize_objectives(yaml.safe_load(path.read_text()) or {})
-    new = to_dict(cfg)
-    changed = [k for k in new if old.get(k) != new[k]]
-    if changed:
-        logger.warning("resuming %s with a changed config (%s)", run_dir, ", ".join(changed))
+def pretrain_identity(cfg: PretrainConfig) -> RunIdentity:
+    """What a pretraining run directory belongs to.
+
+    ``cfg`` without :data:`IGNORED_KEYS`, each objective's options completed with their
+    defaults (``{name: attr_mask}`` and ``{name: attr_mask, mask_rate: 0.15}`` are one run),
+    and the number of processes (it sets the global batch).
+    """
+    config = without_keys(to_dict(cfg), IGNORED_KEYS)
+    config["objectives"] = [
+        {"name": spec.name, "weight": spec.weight, "params": to_dict(build_task_config(spec))}
+        for spec in cfg.objectives
+    ]
+    config["world_size"] = dist.world_size()
+    return RunIdentity("pretrain", config, IGNORED_KEYS)
 
 
-def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, Any]:
+def _legacy_identity(path: Path) -> RunIdentity:
+    """The identity of a run directory's ``config.yaml`` (folders without ``run.json``)."""
+    return pretrain_identity(load_pretrain_config(path))
+
+
+def corpus_hashes(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """``[{"path", "sha256", "role"}]`` of the corpus's source and exclusion files."""
+    sources = [
+        {"path": s.get("path"), "sha256": s.get("sha256"), "role": "source"}
+        for s in info.get("sources", [])
+    ]
+    excluded = [
+        {"path": e.get("path"), "sha256": e.get("sha256"), "role": "exclude"}
+        for e in (info.get("exclusion") or {}).get("files", [])
+    ]
+    return sources + excluded
+
+
+def run_pretraining(
+    cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = False
+) -> dict[str, Any]:
     """Pretrain ``cfg.model`` on ``cfg.data`` with ``cfg.objectives``; see the module docstring.
 
     Args:
         cfg: The run.
         resume: Continue from ``run_dir/checkpoints/last.pt`` (same config expected; a run
             interrupted after a checkpoint ends with bit-identical weights on the same machine).
+        overwrite: Replace the outputs of a run of another config in ``cfg.run_dir``.
 
     Returns:
         The content of ``pretrain.json``.
@@ -113,27 +155,51 @@ def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, A
         UnknownNameError: An objective name or option is unknown (checked before the corpus is
             built).
         ConfigError: No corpus path is given, or another option is invalid.
+        RunDirError: ``cfg.run_dir`` holds results of another config or input data (and
+            ``overwrite`` is False), or another run is using it.
     """
     started = time.perf_counter()
     _check_objectives(cfg)
     cfg = _resolved(cfg)
-    run_dir = Path(cfg.run_dir)
     started_group = not dist.is_distributed() and dist.init_distributed()  # under torchrun
-    main = dist.is_main_process()
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _check_previous_run(run_dir, cfg, resume)
-        save_config(cfg, run_dir / "config.yaml")
-    resumed = resume and (run_dir / "checkpoints" / "last.pt").exists()
+    claim = RunDirectory(
+        cfg.run_dir,
+        pretrain_identity(cfg),
+        main=dist.is_main_process(),
+        read_legacy=_legacy_identity,
+    )
+    try:
+        with claim:
+            claim.check(resume=resume, overwrite=overwrite)
+            return _pretrain(cfg, claim, resume=resume, started=started)
+    finally:
+        if started_group:
+            dist.cleanup()
+
+
+def _pretrain(
+    cfg: PretrainConfig, claim: RunDirectory, *, resume: bool, started: float
+) -> dict[str, Any]:
+    """Build the run, record it in ``claim`` (rank 0), train, and write the outputs."""
+    run_dir, main = claim.path, claim.main
+    checkpoint = run_dir / "checkpoints" / "last.pt"
+    resumed = resume and checkpoint.exists()
+    if main and not resume and checkpoint.exists():
+        logger.warning("%s has a checkpoint; starting afresh (use --resume to continue)", run_dir)
     if not main:  # rank 0 builds the feature cache, the others then open it
         dist.barrier()
     if cfg.text is not None:
-        run = build_moltext_run(cfg, run_dir, resumed=resumed, main=main)
+        run = build_moltext_run(cfg, run_dir, resumed=resumed)
     else:
         run = build_graph_run(cfg)
+    data = corpus_hashes(run.info)
     if main:
+        claim.commit(cfg, data=data)
+        if run.smiles_tokenizer is not None:
+            save_smiles_tokenizer(run.smiles_tokenizer, run_dir)
         dist.barrier()
     _log_start(cfg, run)
+    claim.mark_started()
     recorder = LossRecorder(run.task)
     try:
         result = train(
@@ -152,12 +218,12 @@ def run_pretraining(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, A
     )
     summary = _summary(cfg, run, result, recorder, resumed=resumed, started=started)
     if main:
-        _save_model(cfg, run, result)
-        summary.update(versions=versions(), git_revision=git_revision())
+        record = {"config_fingerprint": claim.fingerprint, "data": data, **provenance()}
+        _save_model(cfg, run, result, record)
+        summary.update(config=to_dict(cfg), **record)
         summary["wall_time_s"] = round(time.perf_counter() - started, 2)
         write_json_atomic(run_dir / "pretrain.json", summary, default=str)
-    if started_group:
-        dist.cleanup()
+        write_run_report(run_dir)
     return summary
 
 
@@ -226,8 +292,14 @@ def _summary(
     return summary
 
 
-def _save_model(cfg: PretrainConfig, run: PretrainRun, result: TrainResult) -> None:
-    """``RUN_DIR/model``: the MolTextModel, or the graph encoder as a PretrainedGraphEncoder."""
+def _save_model(
+    cfg: PretrainConfig, run: PretrainRun, result: TrainResult, record: dict[str, Any]
+) -> None:
+    """``RUN_DIR/model``: the MolTextModel, or the graph encoder as a PretrainedGraphEncoder.
+
+    ``meta.json`` gets ``record`` (config fingerprint, input files' hashes, command line)
+    beside the config and the corpus size; the checkpoint writes versions and git revision.
+    """
     names = [spec.name for spec in cfg.objectives]
     meta = {
         "objectives": names,
@@ -235,6 +307,7 @@ def _save_model(cfg: PretrainConfig, run: PretrainRun, result: TrainResult) -> N
         "corpus_molecules": int(len(run.train_idx)),
         "corpus_sha256": [s.get("sha256") for s in run.info.get("sources", [])],
         "pretrain_config": to_dict(cfg),
+        **{k: v for k, v in record.items() if k not in ("versions", "git_revision")},
     }
     directory = Path(cfg.run_dir) / MODEL_DIR
     if cfg.text is not None:

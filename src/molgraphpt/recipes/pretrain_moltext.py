@@ -32,10 +32,12 @@ from molgraphpt.training import optim
 SMILES_TOKENIZER_NAME = "smiles_tokenizer.json"  # in the run dir, so --resume reuses it
 
 
-def build_moltext_run(
-    cfg: PretrainConfig, run_dir: Path, *, resumed: bool, main: bool
-) -> PretrainRun:
-    """The pairs, a MolTextModel, its objectives, loaders and (cached) text features."""
+def build_moltext_run(cfg: PretrainConfig, run_dir: Path, *, resumed: bool) -> PretrainRun:
+    """The pairs, a MolTextModel, its objectives, loaders and (cached) text features.
+
+    Writes nothing: a newly trained SMILES tokenizer is in ``smiles_tokenizer`` of the result,
+    for the caller to :func:`save_smiles_tokenizer` once the run directory is committed.
+    """
     pairs = load_pairs_from_config(cfg.data)
     index = select_pairs(pairs, cfg.data)
     # The stream Corpus.holdout uses, so both kinds of run split positions the same way.
@@ -43,7 +45,7 @@ def build_moltext_run(
         index, cfg.valid_fraction, cfg.data.subset_seed, tag="corpus-valid"
     )
     tc, opts = cfg.train, cfg.moltext
-    smiles_tokenizer = _smiles_tokenizer(cfg, pairs, train_idx, run_dir, resumed, main)
+    smiles_tokenizer = _smiles_tokenizer(cfg, pairs, train_idx, run_dir, resumed)
     torch.manual_seed(tc.seed)  # initial weights depend on the seed only
     text_encoder = TextEncoder.from_config(cfg.text)
     model = MolTextModel.build(
@@ -100,7 +102,16 @@ def build_moltext_run(
             head_prefixes=_module_paths(task, model.text),
         )
     info = {**pairs.info, "text_features": "online" if features is None else "cached"}
-    return PretrainRun(model, task, loader, evaluate, train_idx, valid_idx, info, groups)
+    return PretrainRun(
+        model, task, loader, evaluate, train_idx, valid_idx, info, groups, smiles_tokenizer
+    )
+
+
+def save_smiles_tokenizer(tokenizer: SmilesTokenizer, run_dir: Path) -> Path:
+    """Write the run's SMILES tokenizer to ``run_dir`` (read back by a resumed run)."""
+    path = run_dir / SMILES_TOKENIZER_NAME
+    tokenizer.save(path)
+    return path
 
 
 def _smiles_tokenizer(
@@ -109,7 +120,6 @@ def _smiles_tokenizer(
     train_idx: np.ndarray,
     run_dir: Path,
     resumed: bool,
-    main: bool,
 ) -> SmilesTokenizer | None:
     """The KV-PLM SMILES tokenizer: trained on the training SMILES, or the run's saved one."""
     opts = cfg.moltext
@@ -118,12 +128,9 @@ def _smiles_tokenizer(
     path = run_dir / SMILES_TOKENIZER_NAME
     if resumed and path.exists():  # the exact vocabulary the checkpoint was trained with
         return SmilesTokenizer.load(path)
-    smiles_tokenizer = SmilesTokenizer.train(
+    return SmilesTokenizer.train(
         [pairs.smiles[i] for i in train_idx], vocab_size=opts.smiles_vocab_size
     )
-    if main:
-        smiles_tokenizer.save(path)
-    return smiles_tokenizer
 
 
 def _cache_text_features(cfg: PretrainConfig, text_encoder: TextEncoder) -> bool:

@@ -29,6 +29,7 @@ class PretrainRun:
     valid_idx: np.ndarray
     info: dict[str, Any]
     param_groups: list[dict[str, Any]] | None = None  # None: the loop's default groups
+    smiles_tokenizer: Any = None  # a molecule–text run's SMILES tokenizer, saved in the run dir
 
 
 class LossRecorder:
