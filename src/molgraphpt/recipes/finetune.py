@@ -222,6 +222,7 @@ def _drop_training_state(seed_dir: Path) -> None:
     for folder in (seed_dir, seed_dir / "probe", seed_dir / "full"):
         checkpoints = folder / "checkpoints"
         (checkpoints / "last.pt").unlink(missing_ok=True)
+        (checkpoints / "last.pt.sha256").unlink(missing_ok=True)
         if checkpoints.is_dir() and not any(checkpoints.iterdir()):
             checkpoints.rmdir()
 

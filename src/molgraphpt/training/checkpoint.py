@@ -3,10 +3,17 @@
 A training checkpoint (``run_dir/checkpoints/last.pt``) is a single ``torch.save`` file holding
 only tensors and plain Python values, so it loads with ``weights_only=True``. It is not the
 model format: a trained model is published as a directory with ``save_pretrained``.
+
+**Checksum.** ``last.pt.sha256`` beside it lists the SHA-256 of the state file; a load whose
+bytes match none of the listed digests is an :class:`~molgraphpt.errors.IntegrityError` (torch's
+zip reader does not notice most flipped bits). The sidecar is updated so that a kill at any
+moment leaves a pair that verifies: first the sidecar lists the new *and* the old digest, then the
+state file is renamed into place, then the sidecar is rewritten with the new digest only.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -17,12 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from molgraphpt._io import make_temp_sibling
-from molgraphpt.errors import CheckpointError
+from molgraphpt._io import file_checksum, make_temp_sibling, write_json_atomic
+from molgraphpt.errors import CheckpointError, IntegrityError
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "molgraphpt.training_state/1"
+CHECKSUM_SUFFIX = ".sha256"
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -85,10 +93,13 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
             torch.save(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        digest = file_checksum(tmp)
+        _write_digests(path, [digest, *_recorded_digests(path)[:1]])  # new and old both valid
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _write_digests(path, [digest])
     try:  # persist the rename itself (POSIX); not possible everywhere, e.g. on Windows
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -98,6 +109,46 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     except OSError:
         pass
     return path
+
+
+def checksum_path(path: str | Path) -> Path:
+    """The sidecar ``<path>.sha256`` listing the digests ``path`` may have."""
+    path = Path(path)
+    return path.with_name(path.name + CHECKSUM_SUFFIX)
+
+
+def _recorded_digests(path: Path) -> list[str]:
+    try:
+        digests = json.loads(checksum_path(path).read_text()).get("sha256", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [d for d in digests if isinstance(d, str)]
+
+
+def _write_digests(path: Path, digests: list[str]) -> None:
+    write_json_atomic(checksum_path(path), {"file": path.name, "sha256": digests})
+
+
+def verify_training_state(path: str | Path) -> None:
+    """Check ``path`` against its ``.sha256`` sidecar (states written without one pass, logged).
+
+    Raises:
+        IntegrityError: The file's bytes match none of the recorded digests.
+    """
+    path = Path(path)
+    if not checksum_path(path).is_file():
+        logger.info("%s has no checksum file (written by an older molgraphpt): not verified", path)
+        return
+    recorded = _recorded_digests(path)
+    actual = file_checksum(path)
+    if actual not in recorded:
+        raise IntegrityError(
+            path,
+            expected=" or ".join(recorded) or "(none)",
+            actual=actual,
+            fix="Restore it from a backup, or delete it and its .sha256 file to start this run "
+            "(or seed) afresh.",
+        )
 
 
 def remove_stale_temp_files(folder: str | Path, name: str = "last.pt") -> list[Path]:
@@ -179,11 +230,13 @@ def save_training_state(
 
 
 def load_training_state(path: str | Path) -> dict[str, Any]:
-    """Load a file written by :func:`save_training_state` onto the CPU.
+    """Load a file written by :func:`save_training_state` onto the CPU, checksum verified.
 
     Raises:
+        IntegrityError: Its bytes changed since it was written (:func:`verify_training_state`).
         CheckpointError: If the file is not a molgraphpt training state.
     """
+    verify_training_state(path)
     try:
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as err:

@@ -33,8 +33,10 @@ def test_written_files_follow_the_umask(tmp_path, umask_022):
     assert _mode(atomic_torch_save({"w": torch.zeros(2)}, tmp_path / "private.pt")) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "last.pt",
+        "last.pt.sha256",
         "p.csv",
         "private.pt",
+        "private.pt.sha256",
         "r.json",
     ]
 
@@ -54,5 +56,6 @@ def test_temporary_checkpoints_carry_the_pid_and_leftovers_are_swept(tmp_path, m
     (tmp_path / ".last.pt.12345.abcd.tmp").write_bytes(b"killed mid-write")
     (tmp_path / ".other.pt.1.tmp").write_bytes(b"not a last.pt leftover")
     assert [p.name for p in remove_stale_temp_files(tmp_path)] == [".last.pt.12345.abcd.tmp"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.pt.1.tmp", "last.pt"]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [".other.pt.1.tmp", "last.pt", "last.pt.sha256"]
     assert remove_stale_temp_files(tmp_path / "missing") == []

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from molgraphpt.errors import CheckpointError
+from molgraphpt.errors import CheckpointError, IntegrityError
 from molgraphpt.training import TrainConfig, build_optimizer, build_scheduler
 from molgraphpt.training.checkpoint import (
     capture_rng_state,
@@ -52,7 +52,7 @@ def test_round_trip(tmp_path):
     state = load_training_state(path)  # weights_only=True inside
     assert state["step"] == 3 and state["best"]["metrics"] == {"auc": 0.5}
     assert set(state["model"]) == {"weight", "bias"}
-    assert [p.name for p in path.parent.iterdir()] == ["last.pt"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt", "last.pt.sha256"]
 
 
 def test_failed_save_keeps_previous_checkpoint_and_no_temp_file(tmp_path, monkeypatch):
@@ -67,7 +67,7 @@ def test_failed_save_keeps_previous_checkpoint_and_no_temp_file(tmp_path, monkey
         _save(path, step=2)
     monkeypatch.undo()
     assert load_training_state(path)["step"] == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "last.pt.sha256"]
 
 
 def test_not_a_training_state(tmp_path):
@@ -105,3 +105,25 @@ def test_csv_logger_truncates_on_resume(tmp_path):
     ]
     CSVLogger(path).close()  # a fresh run starts a new file
     assert path.read_text().splitlines() == ["step,epoch,split,name,value"]
+
+
+def test_flipped_bit_is_detected_and_a_kill_between_renames_still_verifies(tmp_path):
+    path = _save(tmp_path / "checkpoints" / "last.pt", step=3)
+    old = path.read_bytes()
+    _save(path, step=4)
+    # a kill after the sidecar listed both digests but before the state was renamed: the old
+    # state file must still verify (the sidecar is written first with new + old digests)
+    from molgraphpt.training.checkpoint import _write_digests, checksum_path, file_checksum
+
+    new_digest = file_checksum(path)
+    path.write_bytes(old)
+    _write_digests(path, [new_digest, file_checksum(path)])
+    assert load_training_state(path)["step"] == 3
+    data = bytearray(old)
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match=r"last\.pt is damaged"):
+        load_training_state(path)
+    checksum_path(path).unlink()  # states written before checksums load (not verified)
+    path.write_bytes(old)
+    assert load_training_state(path)["step"] == 3
