@@ -79,7 +79,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any], path: str = "") -> T:
     for key in data:
         if key not in fields:
             kind = f"config key under {prefix!r}" if prefix else "top-level config key"
-            raise UnknownNameError(kind, str(key), choices=fields)
+            err = UnknownNameError(kind, str(key), choices=fields)
+            err.key = _join(prefix, str(key))  # type: ignore[attr-defined]
+            raise err
     missing = [_join(prefix, n) for n, f in fields.items() if n not in data and _required(f)]
     if missing:
         hint = f"Missing required key(s): {', '.join(missing)}; set them in the config file"
@@ -277,7 +279,50 @@ def load_config(
         UnknownNameError: A key is not a field of the config.
     """
     raw = {} if path is None else _read_yaml(Path(path))
-    return from_dict(cls, apply_overrides(raw, overrides))
+    try:
+        return from_dict(cls, apply_overrides(raw, overrides))
+    except (UnknownNameError, ConfigError) as err:
+        key = getattr(err, "key", None)
+        line = None if path is None or _overridden(key, overrides) else _yaml_line(Path(path), key)
+        if line is None:
+            raise
+        raise _located(err, f"{path}, line {line}") from None  # same error, located
+
+
+def _overridden(key: str | None, overrides: Sequence[str]) -> bool:
+    """Whether ``key`` (or a parent of it) was set by one of ``overrides``."""
+    if not key:
+        return False
+    names = {o.split("=", 1)[0].strip() for o in overrides}
+    parts = key.split(".")
+    return any(".".join(parts[: i + 1]) in names for i in range(len(parts)))
+
+
+def _yaml_line(path: Path, key: str | None) -> int | None:
+    """1-based line of dotted ``key`` in the YAML file ``path`` (None when not found there)."""
+    if not key:
+        return None
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    for part in key.split("."):
+        if isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+            continue
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        match = [(k, v) for k, v in node.value if getattr(k, "value", None) == part]
+        if not match:
+            return None
+        key_node, node = match[0]
+    return key_node.start_mark.line + 1
+
+
+def _located(err: UnknownNameError | ConfigError, where: str) -> Exception:
+    """``err`` with its message extended by where in the config file the key is set."""
+    err.args = (f"{err} (set in {where})", *err.args[1:])
+    return err
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

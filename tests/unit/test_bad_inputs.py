@@ -136,24 +136,6 @@ def _num_molecules(n: int) -> Callable[[Any], bool]:
     return lambda result: len(result[0]) == n
 
 
-def _dummy_atoms_misc(num_atoms: int) -> Callable[[Any], bool]:
-    """The dummy-atom row (the 2nd molecule) is stored, every atom in OGB's "misc" atom type."""
-
-    def check(result: Any) -> bool:
-        from molgraphpt.chem.features import ATOM_FEATURE_DIMS
-
-        store, _report = result
-        graph = store.decode([1])
-        misc = ATOM_FEATURE_DIMS[0] - 1
-        return (
-            len(store) == 3
-            and int(graph.num_nodes[0]) == num_atoms
-            and bool((graph.x[:, 0] == misc).all())
-        )
-
-    return check
-
-
 def _load_csv(
     text: str | bytes,
     *,
@@ -316,11 +298,22 @@ CASES: list[Any] = [
         InvalidSmilesError,
         ("'   '", "mols.csv", "line 3", _FIX),
     ),
-    # A dummy atom (atomic number 0) is accepted: like OGB's smiles2graph, the atom-type column
-    # puts it in the "misc" bucket (index 118), so the store holds a graph of misc atoms.
-    BadInput("smiles-only-dummy-atom", _featurize("*"), None, check=_dummy_atoms_misc(1)),
+    # Only dummy atoms (atomic number 0): no chemistry to learn from, refused. A dummy atom beside
+    # real atoms (an attachment point, ``*C(=O)O``) is kept in OGB's "misc" atom type.
     BadInput(
-        "smiles-only-dummy-atoms-bracket", _featurize("[*][*]"), None, check=_dummy_atoms_misc(2)
+        "smiles-only-dummy-atom",
+        _featurize("*"),
+        InvalidSmilesError,
+        ("'*'", "only dummy atoms", "mols.csv", "line 3", _FIX),
+    ),
+    BadInput(
+        "smiles-only-dummy-atoms-bracket",
+        _featurize("[*][*]"),
+        InvalidSmilesError,
+        ("'[*][*]'", "only dummy atoms", "mols.csv", "line 3", _FIX),
+    ),
+    BadInput(
+        "smiles-dummy-attachment-point", _featurize("*C(=O)O"), None, check=_num_molecules(3)
     ),
     BadInput(
         "smiles-over-length-limit",
@@ -434,17 +427,11 @@ CASES: list[Any] = [
         check=_long_text_kept,
     ),
     # --- configs ------------------------------------------------------------------------------
-    pytest.param(
-        BadInput(
-            "config-unknown-key-in-file",
-            _finetune_config("train:\n  lrr: 0.01\n"),
-            UnknownNameError,
-            ("'lrr'", "did you mean 'lr'", "finetune.yaml", "line 2"),
-        ),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="the message names the key and suggests 'lr' but not the YAML file or its line",
-        ),
+    BadInput(
+        "config-unknown-key-in-file",
+        _finetune_config("train:\n  lrr: 0.01\n"),
+        UnknownNameError,
+        ("'lrr'", "did you mean 'lr'", "finetune.yaml", "line 2"),
     ),
     BadInput(
         "config-unknown-key-override",

@@ -158,6 +158,12 @@ def _parse(
         mol = _parse_unsanitized(smiles, text, unsanitizable)
     elif not mol.GetNumAtoms():
         raise InvalidSmilesError(smiles, "the molecule has no atoms")
+    if "*" in text and all(atom.GetAtomicNum() == 0 for atom in mol.GetAtoms()):
+        raise InvalidSmilesError(
+            smiles,
+            "the molecule has only dummy atoms ('*'): nothing to featurize; remove the row or "
+            "write the real atoms",
+        )
     check_heavy_atoms(mol, smiles, max_heavy_atoms)
     return mol, partial
 

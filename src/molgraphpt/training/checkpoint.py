@@ -236,6 +236,11 @@ def load_training_state(path: str | Path) -> dict[str, Any]:
         IntegrityError: Its bytes changed since it was written (:func:`verify_training_state`).
         CheckpointError: If the file is not a molgraphpt training state.
     """
+    if not Path(path).is_file():
+        raise CheckpointError(
+            f"no training state at {str(path)!r} (it was deleted or never written); run without "
+            "--resume to start afresh"
+        )
     verify_training_state(path)
     try:
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
