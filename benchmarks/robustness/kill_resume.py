@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,8 +55,13 @@ def _run_to_end(args: list[str], run_dir: Path, *, resume: bool) -> float:
     return time.perf_counter() - start
 
 
-def _killed_run(args: list[str], run_dir: Path, delay_s: float) -> bool:
-    """Start the run, SIGKILL its process group after ``delay_s``; True if it was still alive."""
+def _killed_run(args: list[str], run_dir: Path, delay_s: float, *, fresh: bool = False) -> bool:
+    """Start the run, SIGKILL its process group after ``delay_s``; True if it was still alive.
+
+    ``fresh``: the folder holds a finished run of an earlier attempt; remove it first.
+    """
+    if fresh:
+        shutil.rmtree(run_dir, ignore_errors=True)
     proc = subprocess.Popen(
         _command(args, run_dir, resume=False), cwd=REPO, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -79,8 +85,13 @@ def run_trials(work: Path, trials_per_kind: int, seed: int = 0) -> dict:
         reference = _sha256(ref_dir / weights)
         for i in range(trials_per_kind):
             run_dir = work / f"{kind}_trial{i}"
-            delay = rng.uniform(0.45 * wall, 0.98 * wall)  # the first ~6 s import libraries
-            killed = _killed_run(args, run_dir, delay)
+            killed, upper = False, 0.95
+            for _attempt in range(4):  # a run that ended before its kill is retried, earlier
+                delay = rng.uniform(0.45 * wall, upper * wall)  # the first ~6 s import libraries
+                killed = _killed_run(args, run_dir, delay, fresh=_attempt > 0)
+                if killed:
+                    break
+                upper = max(0.5, upper - 0.15)
             had_state = (run_dir / state).is_file()
             _run_to_end(args, run_dir, resume=True)
             same = _sha256(run_dir / weights) == reference

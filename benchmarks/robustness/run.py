@@ -149,7 +149,7 @@ def _write_md(s: dict, payload: dict) -> None:
 |---|---|---|
 | bad-input table (`tests/unit/test_bad_inputs.py`) | {s['bad_input_passed']} / {s['bad_input_cases']} rows pass | all |
 | fuzzed inputs (hypothesis: SMILES, batches, CSV tables, embedder) | {s['fuzz_examples']:,} inputs, {s['fuzz_unexpected_exceptions']} unexpected exceptions, {s['fuzz_hangs_over_5s']} calls over 5 s | ≥ 20,000, 0, 0 |
-| SIGKILL + `--resume` (finetune, pretrain; real processes) | {s['kill_resume_identical']} / {s['kill_resume_trials']} kills resumed bit-identically (SHA-256 of `model.safetensors`) | all |
+| SIGKILL + `--resume` (finetune, pretrain; real processes, kill at a random moment after start-up) | {s['kill_resume_identical']} / {s['kill_resume_trials']} kills resumed bit-identically (SHA-256 of `model.safetensors`; {payload['details'].get('kills_after_a_checkpoint', '?')} of them after a `last.pt` was written, the others restarted from scratch) | all |
 | corruptions (bit flips, truncation, zeroed blocks, deleted files, newer format; store, checkpoint, `last.pt`) | {s['corruptions_detected']} / {s['corruptions_tried']} detected | all |
 
 Details (every undetected corruption, unexpected exception or slow call) are in
