@@ -102,7 +102,8 @@ def add_finetune(sub: argparse._SubParsersAction) -> None:
     """``molgraphpt finetune --config FILE [key=value ...]``."""
     p = sub.add_parser(
         "finetune",
-        help="fine-tune a graph encoder on a property-prediction dataset",
+        help="fine-tune a graph encoder on a property-prediction dataset (or a text encoder "
+        "on relation extraction: a config with task: relation)",
         description="Fine-tune over one or more seeds; writes RUN_DIR/results.json (mean ± std), "
         "metrics.csv and the best model of each seed as a save_pretrained directory.",
     )
@@ -151,11 +152,65 @@ def finetune_overrides(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def is_relation_config(path: str | None, overrides: list[str]) -> bool:
+    """Whether a finetune YAML is a relation-extraction run.
+
+    True for ``task: relation`` (or a ``task=relation`` override), or a data section with
+    ``train`` or ``folder`` and no ``dataset``.
+    """
+    if any(o.replace(" ", "") == "task=relation" for o in overrides):
+        return True
+    if path is None:
+        return False
+    from pathlib import Path
+
+    from molgraphpt.config.loading import _read_yaml
+
+    raw = _read_yaml(Path(path))
+    if raw.get("task") == "relation":
+        return True
+    data = raw.get("data")
+    if not isinstance(data, dict) or "dataset" in data:
+        return False
+    return "train" in data or "folder" in data
+
+
+def _finetune_relation(args: argparse.Namespace) -> int:
+    from molgraphpt.config.loading import load_config
+    from molgraphpt.config.schema import RelationFinetuneConfig
+    from molgraphpt.recipes.relation import run_relation_finetune
+
+    if args.csv or args.smiles_col or args.targets or args.task:
+        raise ConfigError(
+            "finetune",
+            "--csv/--smiles-col/--targets/--task",
+            expected="no property-prediction flags with a relation config",
+            hint="set data.train/dev/test (or data.folder) in the YAML or as overrides",
+        )
+    overrides = list(args.overrides)
+    if args.seeds:
+        overrides.append(f"seeds=[{', '.join(map(str, args.seeds))}]")
+    if args.run_dir:
+        overrides.append(f"run_dir={args.run_dir}")
+    if args.data_root:
+        overrides.append(f"data.data_root={args.data_root}")
+    cfg = load_config(RelationFinetuneConfig, args.config, overrides)
+    res = run_relation_finetune(cfg, resume=args.resume, overwrite=args.overwrite)
+    print(
+        f"{res['dataset']}: test micro-F1 = {res['test']['mean']:.4f} ± {res['test']['std']:.4f}"
+        f" (macro-F1 {res['test_macro_f1']['mean']:.4f}) over {len(res['seeds'])} seed(s) "
+        f"(valid micro-F1 {res['valid']['mean']:.4f}); results in {cfg.run_dir}/results.json"
+    )
+    return 0
+
+
 def _finetune(args: argparse.Namespace) -> int:
     from molgraphpt.config.loading import load_config
     from molgraphpt.config.schema import FinetuneConfig, check_paths
     from molgraphpt.recipes.finetune import run_finetune
 
+    if is_relation_config(args.config, list(args.overrides)):
+        return _finetune_relation(args)
     cfg = load_config(FinetuneConfig, args.config, finetune_overrides(args))
     check_paths(cfg)
     results = run_finetune(cfg, resume=args.resume, overwrite=args.overwrite)
@@ -322,4 +377,47 @@ def _report(args: argparse.Namespace) -> int:
 
     path = write_report(Path(args.run_dir), out=args.out)
     print(path)
+    return 0
+
+
+@_register
+def add_predict(sub: argparse._SubParsersAction) -> None:
+    """``molgraphpt predict --model DIR --input FILE --out FILE`` (relation models)."""
+    p = sub.add_parser(
+        "predict",
+        help="predict with a saved relation-extraction model (probabilities per label)",
+        description="Read sentences with two marked entities (JSONL/CSV/TSV, optionally .gz) the "
+        "way the model's training files were read, and write the predicted label and the "
+        "probability of every label (CSV, or JSONL when --out ends in .jsonl).",
+    )
+    p.add_argument("--model", required=True, help="a relation model directory (seed_<s>/model)")
+    p.add_argument("--input", required=True, help="sentences to classify")
+    p.add_argument("--out", required=True, help="output .csv or .jsonl")
+    p.add_argument("--entities", choices=["markers", "placeholders", "offsets"], default=None)
+    p.add_argument("--text-col", default=None, help="sentence column (default: as trained)")
+    p.add_argument("--label-col", default=None, help="label column, if any (scored when given)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1 ...")
+    p.add_argument("--on-invalid", choices=["raise", "skip"], default="raise")
+    p.set_defaults(handler=_predict)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from molgraphpt.recipes.relation import predict_relation_file
+
+    res = predict_relation_file(
+        args.model,
+        args.input,
+        args.out,
+        batch_size=args.batch_size,
+        device=args.device,
+        on_invalid=args.on_invalid,
+        entities=args.entities,
+        text_col=args.text_col,
+        label_col=args.label_col,
+    )
+    line = f"predicted {res['rows']} rows into {res['out']}"
+    if "scores" in res:
+        line += f" (micro-F1 {res['scores']['micro_f1']:.4f})"
+    print(line)
     return 0

@@ -15,6 +15,7 @@ from molgraphpt.config.seeds import check_seeds
 from molgraphpt.data.config import CorpusConfig as CorpusConfig
 from molgraphpt.data.config import DataConfig as DataConfig
 from molgraphpt.data.config import PairSourceConfig as PairSourceConfig
+from molgraphpt.data.relation_config import RelationDataConfig
 from molgraphpt.errors import ConfigError
 from molgraphpt.models.graph.config import GraphEncoderConfig
 from molgraphpt.models.moltext import check_projection_options
@@ -97,6 +98,67 @@ class FinetuneConfig:
     model: FinetuneModelConfig = field(default_factory=FinetuneModelConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        check_seeds(self.seeds)
+
+
+# ------------------------------------------------------------------------- relation extraction
+
+
+@dataclass(frozen=True)
+class RelationModelOptions:
+    """The relation classifier of ``task: relation`` runs.
+
+    Args:
+        name_or_path: Text encoder: an alias (``minilm-l6-offline``), a Hugging Face directory,
+            a hub name, or a molgraphpt molecule–text checkpoint (its ``text/`` is used).
+        pooling: ``entity_start`` (concatenated start-marker states, Baldini Soares et al.
+            2019) or ``cls``.
+        dropout: Dropout before the classifier.
+        class_weights: ``none`` or ``inverse_frequency`` (cross-entropy weights
+            ``n / (num_labels * count)`` from the training labels).
+        init: ``pretrained`` (the weights of ``name_or_path``) or ``random`` (its architecture
+            and tokenizer, randomly initialised: the no-pretraining floor).
+    """
+
+    name_or_path: str = "minilm-l6-offline"
+    pooling: Literal["entity_start", "cls"] = "entity_start"
+    dropout: float = 0.1
+    class_weights: Literal["none", "inverse_frequency"] = "none"
+    init: Literal["pretrained", "random"] = "pretrained"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("model.dropout", self.dropout, expected="a float in [0, 1)")
+
+
+def _default_relation_train() -> TrainConfig:
+    return TrainConfig(
+        epochs=3, batch_size=16, lr=5e-5, optimizer="adamw", schedule="linear", warmup_steps=0
+    )
+
+
+@dataclass(frozen=True)
+class RelationFinetuneConfig:
+    """A relation-extraction fine-tuning experiment (``molgraphpt finetune``, ``task: relation``).
+
+    Args:
+        task: Always ``relation`` (how the CLI tells this config from a property one).
+        run_dir: Output folder (``results.json``, ``seed_<k>/model``, predictions).
+        seeds: Training seeds; the results report mean ± std over them.
+        data: The sentence files and how entities are written.
+        model: The encoder and classifier.
+        train: Optimisation (default: AdamW, lr 5e-5, batch 16, 3 epochs, linear decay, the
+            usual BERT fine-tuning).
+    """
+
+    task: Literal["relation"] = "relation"
+    run_dir: str = "runs/finetune/relation"
+    seeds: tuple[int, ...] = (0,)
+    data: RelationDataConfig = field(default_factory=lambda: RelationDataConfig(folder="chemprot"))
+    model: RelationModelOptions = field(default_factory=RelationModelOptions)
+    train: TrainConfig = field(default_factory=_default_relation_train)
 
     def __post_init__(self) -> None:
         check_seeds(self.seeds)

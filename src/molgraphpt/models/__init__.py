@@ -27,6 +27,7 @@ from molgraphpt.models.pretrained import (
     load,
     load_graph_encoder,
 )
+from molgraphpt.models.relation import RelationModel, RelationModelConfig
 from molgraphpt.models.serialization import (
     EncoderLoadReport,
     load_encoder_weights,
@@ -46,6 +47,8 @@ __all__ = [
     "PropertyModel",
     "PropertyModelConfig",
     "PretrainedModel",
+    "RelationModel",
+    "RelationModelConfig",
     "graph_encoder_config",
     "load",
     "load_graph_encoder",

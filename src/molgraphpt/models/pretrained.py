@@ -218,4 +218,4 @@ def load_graph_encoder(directory: str | os.PathLike[str], *, verify: bool = True
 
 def _register_model_classes() -> None:
     """Import the modules that define the saved model classes (fills :data:`MODEL_TYPES`)."""
-    from molgraphpt.models import graph_checkpoint, heads, moltext  # noqa: F401
+    from molgraphpt.models import graph_checkpoint, heads, moltext, relation  # noqa: F401
