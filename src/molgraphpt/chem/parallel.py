@@ -166,14 +166,9 @@ def featurize_smiles(
     """
     if isinstance(smiles, str):
         raise TypeError(f"expected a sequence of SMILES, got one string: {smiles[:80]!r}")
-    check_policy(unsanitizable)
-    check_limits(max_smiles_length, max_heavy_atoms)
-    if on_invalid not in ("raise", "skip"):
-        raise ConfigError("on_invalid", on_invalid, expected="'raise' or 'skip'")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ConfigError("chunk_size", chunk_size, expected="a positive integer")
-    if workers is not None and (not isinstance(workers, int) or workers < 0):
-        raise ConfigError("workers", workers, expected="a non-negative integer, or None")
+    _check_arguments(
+        workers, on_invalid, unsanitizable, chunk_size, max_smiles_length, max_heavy_atoms
+    )
     smiles = list(smiles)
     n_workers = workers or os.cpu_count() or 1
     starts = range(0, len(smiles), chunk_size)
@@ -192,12 +187,37 @@ def featurize_smiles(
             parts.append(part)
             bar.update(part.num_molecules + len(part.invalid_rows))
     out = FeaturizedChunk.concat(parts)
+    _log_outcome(out, len(smiles), source)
+    return out
+
+
+def _check_arguments(
+    workers: int | None,
+    on_invalid: str,
+    unsanitizable: Unsanitizable,
+    chunk_size: int,
+    max_smiles_length: int,
+    max_heavy_atoms: int,
+) -> None:
+    """Refuse the bad options of :func:`featurize_smiles` with a :class:`ConfigError`."""
+    check_policy(unsanitizable)
+    check_limits(max_smiles_length, max_heavy_atoms)
+    if on_invalid not in ("raise", "skip"):
+        raise ConfigError("on_invalid", on_invalid, expected="'raise' or 'skip'")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ConfigError("chunk_size", chunk_size, expected="a positive integer")
+    if workers is not None and (not isinstance(workers, int) or workers < 0):
+        raise ConfigError("workers", workers, expected="a non-negative integer, or None")
+
+
+def _log_outcome(out: FeaturizedChunk, num_smiles: int, source: str | None) -> None:
+    """Warn about the skipped SMILES of ``out`` and note the partially sanitized ones."""
     if len(out.invalid_rows):
         row, smi, reason = out.invalid_examples[0]
         logger.warning(
             "skipped %d invalid SMILES of %d%s; the first, at row %d: %r (%s)",
             len(out.invalid_rows),
-            len(smiles),
+            num_smiles,
             f" in {source}" if source else "",
             row,
             smi,
@@ -209,7 +229,6 @@ def featurize_smiles(
             len(out.partial_rows),
             f" in {source}" if source else "",
         )
-    return out
 
 
 def _run(

@@ -13,6 +13,8 @@ for every file written except ``config.yaml`` (plain text, read by a strict load
 Loading re-hashes the files it reads (streamed in 4 MiB blocks, about 1 GB/s) and raises
 :class:`~molgraphpt.errors.IntegrityError` on a mismatch; ``verify=False`` skips that for users
 who accept the risk. Checkpoints written before checksums existed load with an info log line.
+The checksums are :mod:`molgraphpt.models.checkpoint_integrity`'s (:func:`verify_checkpoint`,
+:func:`file_checksum` and the constants are re-exported here).
 
 Since format 2 the graph encoder of every checkpoint sits under one state-dict prefix,
 :data:`GRAPH_ENCODER_PREFIX`; checkpoints of format 1 are migrated on read by
@@ -33,7 +35,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -43,7 +45,14 @@ from torch import Tensor, nn
 from molgraphpt import _io
 from molgraphpt._config_io import from_dict
 from molgraphpt._io import file_mode
-from molgraphpt.errors import CheckpointError, ConfigError, IntegrityError, UnknownNameError
+from molgraphpt.errors import CheckpointError, ConfigError, UnknownNameError
+
+# The checksum half of the format; its public names are re-exported from here.
+from molgraphpt.models.checkpoint_integrity import CHECKSUM_ALGORITHM as CHECKSUM_ALGORITHM
+from molgraphpt.models.checkpoint_integrity import CHECKSUMS_KEY as CHECKSUMS_KEY
+from molgraphpt.models.checkpoint_integrity import _checked_files
+from molgraphpt.models.checkpoint_integrity import file_checksum as file_checksum
+from molgraphpt.models.checkpoint_integrity import verify_checkpoint as verify_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +74,6 @@ _V1_LAYOUTS: dict[str, tuple[str, str]] = {
     "molgraphpt.config.schema.PretrainedEncoderConfig": ("graph_encoder", ""),
 }
 
-#: ``meta.json`` key of the files' checksums, and the algorithm written (any hashlib name reads).
-CHECKSUMS_KEY = "checksums"
-CHECKSUM_ALGORITHM = "sha256"
-#: Files not covered by checksums: the human-readable config (strictly parsed) and meta itself.
-_UNCHECKED = frozenset({CONFIG_NAME, META_NAME})
 #: The temporary folder of an atomic write: ``.<name>.tmp-<pid>-<8 hex digits>``.
 _TEMP_NAME = re.compile(r"\.(?P<name>.+)\.tmp-(?P<pid>[0-9]+)-[0-9a-f]{8}")
 
@@ -178,26 +182,6 @@ def _meta_document(
     return document
 
 
-def _checked_files(directory: Path) -> list[str]:
-    """Paths (relative, POSIX) of the files of ``directory`` that checksums cover."""
-    names = (p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
-    return sorted(name for name in names if name not in _UNCHECKED and name != _io.TEMP_MARKER)
-
-
-def file_checksum(path: str | os.PathLike[str], algorithm: str = CHECKSUM_ALGORITHM) -> str:
-    """``"<algorithm>:<hex digest>"`` of a file (:func:`molgraphpt._io.file_checksum`).
-
-    Raises:
-        CheckpointError: ``algorithm`` is not one :mod:`hashlib` knows.
-    """
-    try:
-        return _io.file_checksum(path, algorithm)
-    except ValueError as err:
-        raise CheckpointError(
-            f"cannot check {path}: unknown checksum algorithm {algorithm!r}"
-        ) from err
-
-
 def _write_dir_atomically(target: Path, write: Callable[[Path], None]) -> None:
     """Run ``write(tmp)`` in a temporary sibling directory, fsync its files, rename it in place.
 
@@ -289,66 +273,6 @@ def _plain(value: Any) -> Any:
 
 
 # -------------------------------------------------------------------------------------- loading
-
-
-def verify_checkpoint(
-    directory: str | os.PathLike[str], names: tuple[str, ...] | None = None
-) -> None:
-    """Re-hash a checkpoint's files and compare them with the checksums in its ``meta.json``.
-
-    A checkpoint written before checksums were recorded passes with an info log line.
-
-    Args:
-        directory: Checkpoint directory.
-        names: Only these files (relative paths, e.g. ``("model.safetensors",)``); default: every
-            file the checksums list.
-
-    Raises:
-        IntegrityError: A file's bytes differ from those written (the message names the file,
-            both checksums, and says to restore or re-download it).
-        CheckpointError: ``meta.json`` is unreadable, or a listed file is missing.
-    """
-    path = Path(directory)
-    checksums = load_meta(path).get(CHECKSUMS_KEY)
-    if not checksums or not isinstance(checksums, dict):
-        logger.info(
-            "checkpoint %s records no checksums (written before molgraphpt recorded "
-            "them); its files are not verified",
-            path,
-        )
-        return
-    for name in sorted(checksums) if names is None else names:
-        expected = checksums.get(name)
-        if expected is None:
-            logger.info("checkpoint %s records no checksum for %s; it is not verified", path, name)
-            continue
-        file = _checked_path(path, name, expected)
-        actual = file_checksum(file, expected.split(":", 1)[0])
-        if actual != expected:
-            raise IntegrityError(
-                file,
-                expected=expected,
-                actual=actual,
-                fix=f"The file was damaged after the checkpoint was saved: restore {file} from "
-                f"a backup or re-download the checkpoint {path}. To load it anyway at your own "
-                "risk, pass verify=False.",
-            )
-
-
-def _checked_path(directory: Path, name: str, expected: Any) -> Path:
-    """The file ``name`` of the checksum map, which must stay inside ``directory`` and exist."""
-    relative = PurePosixPath(name)
-    if relative.is_absolute() or ".." in relative.parts or not isinstance(expected, str):
-        raise CheckpointError(
-            f"{directory / META_NAME} has a malformed checksum entry {name!r}: {expected!r}"
-        )
-    file = directory / relative
-    if not file.is_file():
-        raise CheckpointError(
-            f"checkpoint {directory} is missing {name}, which was saved with it; restore it "
-            "from a backup or re-download the checkpoint"
-        )
-    return file
 
 
 def load_state(directory: str | os.PathLike[str], *, verify: bool = True) -> dict[str, Tensor]:

@@ -136,30 +136,13 @@ def evaluate_retrieval_file(
         DataFormatError: The pairs file cannot be read, or holds no valid pair.
     """
     start = time.perf_counter()
-    model_path = Path(model_dir)
-    if not model_path.is_dir():
-        raise CheckpointError(
-            f"model directory {str(model_path)!r} does not exist or is not a directory; pass the "
-            f"folder written by MolTextModel.save_pretrained (it holds config.yaml and text/)"
-        )
+    model_path = _model_directory(model_dir)
     pairs_path = check_file(pairs, what="pairs file", hint="Check --pairs.")
-    table = _read_pairs(pairs_path, smiles_col=smiles_col, text_col=text_col, fmt=pair_format)
-    smiles, texts, keys, skipped = _valid_pairs(table, limit)
-    blank = int(table.num_rows or 0) - len(table)
-    if not smiles:
-        raise DataFormatError(
-            f"no usable (SMILES, text) pairs in {str(pairs_path)!r}: {table.num_rows} data row(s), "
-            f"{blank} with an empty SMILES or text, {skipped} with invalid SMILES"
-        )
+    smiles, texts, keys, skipped, blank = _usable_pairs(
+        pairs_path, smiles_col=smiles_col, text_col=text_col, fmt=pair_format, limit=limit
+    )
     model = MolTextModel.from_pretrained(model_path)
-    if skipped or blank:
-        logger.warning(
-            "skipped %d pair(s) with invalid SMILES and %d row(s) with an empty SMILES or text "
-            "in %s",
-            skipped,
-            blank,
-            pairs_path,
-        )
+    _warn_skipped(skipped, blank, pairs_path)
     over_long = _count_over_long(model, texts)
     logger.info("evaluating retrieval over %d pairs from %s", len(smiles), pairs_path)
     res = evaluate_retrieval(
@@ -184,6 +167,57 @@ def evaluate_retrieval_file(
         wall_time_s=round(time.perf_counter() - start, 2),
     )
     return res
+
+
+def _model_directory(model_dir: str | Path) -> Path:
+    """``model_dir`` as a Path, once it is known to be a directory.
+
+    Raises:
+        CheckpointError: ``model_dir`` does not exist or is not a directory.
+    """
+    model_path = Path(model_dir)
+    if not model_path.is_dir():
+        raise CheckpointError(
+            f"model directory {str(model_path)!r} does not exist or is not a directory; pass the "
+            f"folder written by MolTextModel.save_pretrained (it holds config.yaml and text/)"
+        )
+    return model_path
+
+
+def _usable_pairs(
+    pairs_path: Path,
+    *,
+    smiles_col: str | None,
+    text_col: str | None,
+    fmt: str | None,
+    limit: int | None,
+) -> tuple[list[str], list[str], list[str], int, int]:
+    """``(smiles, texts, canonical keys, skipped invalid, skipped empty)`` of a pairs file.
+
+    Raises:
+        DataFormatError: The file cannot be read, or holds no valid pair.
+    """
+    table = _read_pairs(pairs_path, smiles_col=smiles_col, text_col=text_col, fmt=fmt)
+    smiles, texts, keys, skipped = _valid_pairs(table, limit)
+    blank = int(table.num_rows or 0) - len(table)
+    if not smiles:
+        raise DataFormatError(
+            f"no usable (SMILES, text) pairs in {str(pairs_path)!r}: {table.num_rows} data row(s), "
+            f"{blank} with an empty SMILES or text, {skipped} with invalid SMILES"
+        )
+    return smiles, texts, keys, skipped, blank
+
+
+def _warn_skipped(skipped: int, blank: int, pairs_path: Path) -> None:
+    """Log how many rows of ``pairs_path`` were dropped (invalid SMILES, empty fields), if any."""
+    if skipped or blank:
+        logger.warning(
+            "skipped %d pair(s) with invalid SMILES and %d row(s) with an empty SMILES or text "
+            "in %s",
+            skipped,
+            blank,
+            pairs_path,
+        )
 
 
 def _count_over_long(model: MolTextModel, texts: list[str]) -> int | None:

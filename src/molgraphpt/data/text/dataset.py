@@ -179,19 +179,10 @@ def load_pair_dataset(
         load_pairs(s, templates=templates, seed=seed, max_phrases=max_phrases, on_empty=on_invalid)
         for s in specs
     ]
-    offsets = [int(x) for x in np.cumsum([0] + [int(t.num_rows or 0) for t in tables])]
-    described = [
-        {**s, "sha256": file_sha256(s["path"]), "row_start": lo, "row_stop": hi}
-        for s, lo, hi in zip(specs, offsets, offsets[1:])
-    ]
+    offsets, described = _describe_sources(specs, tables)
     excl = [{**e, "sha256": file_sha256(e["path"])} for e in exclude_specs]
     key = _pairs_key(described, excl, templates, seed, max_phrases, on_invalid, unsanitizable)
-    state = BuildState(
-        {
-            "sources": [{"sha256": s["sha256"]} for s in described],
-            "exclusion": {"files": [{"sha256": e["sha256"]} for e in excl]},
-        }
-    )
+    state = _build_state(described, excl)
     hasher = _Hasher(workers, unsanitizable)
     paths = [s["path"] for s in specs]
     try:
@@ -212,6 +203,32 @@ def load_pair_dataset(
     except InvalidSmilesError as err:
         raise _at_file_line(err, paths, tables) from None
     return _assemble(store, tables, offsets, described, excl, started)
+
+
+def _describe_sources(
+    specs: list[dict[str, Any]], tables: list[PairTable]
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """Row offsets of the sources in the joined table, and each spec with its hash and rows.
+
+    ``offsets[i]:offsets[i + 1]`` are the data rows of source ``i``; each described spec gains
+    ``sha256``, ``row_start`` and ``row_stop``.
+    """
+    offsets = [int(x) for x in np.cumsum([0] + [int(t.num_rows or 0) for t in tables])]
+    described = [
+        {**s, "sha256": file_sha256(s["path"]), "row_start": lo, "row_stop": hi}
+        for s, lo, hi in zip(specs, offsets, offsets[1:])
+    ]
+    return offsets, described
+
+
+def _build_state(described: list[dict[str, Any]], excl: list[dict[str, Any]]) -> BuildState:
+    """The build state of a pair dataset, starting from the hashes of its sources and exclusions."""
+    return BuildState(
+        {
+            "sources": [{"sha256": s["sha256"]} for s in described],
+            "exclusion": {"files": [{"sha256": e["sha256"]} for e in excl]},
+        }
+    )
 
 
 def _at_file_line(
