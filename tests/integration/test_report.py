@@ -1,4 +1,5 @@
-"""molgraphpt report on real run directories written by the fine-tuning and pretraining recipes."""
+"""molgraphpt report on real run directories written by the fine-tuning (property and relation)
+and pretraining recipes."""
 
 from __future__ import annotations
 
@@ -11,13 +12,19 @@ import matplotlib.image
 import pytest
 
 from molgraphpt.config.loading import load_config
-from molgraphpt.config.schema import FinetuneConfig, load_pretrain_config
+from molgraphpt.config.schema import (
+    FinetuneConfig,
+    RelationFinetuneConfig,
+    load_pretrain_config,
+)
 from molgraphpt.recipes.finetune import run_finetune
 from molgraphpt.recipes.pretrain import run_pretraining
+from molgraphpt.recipes.relation import run_relation_finetune
 from molgraphpt.report import write_report
 from molgraphpt.report.curves import finetune_curves, steps_per_epoch
 from molgraphpt.report.files import read_run
 from molgraphpt.report.predictions import read_predictions, rmse, roc
+from molgraphpt.report.relation import confusion_counts, read_relation_predictions
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "ogb"
@@ -105,3 +112,44 @@ def test_report_of_a_pretraining_run(tmp_path):
     assert "| `attr_mask/loss` | " in md and "valid (step 6)" in md
     assert "](report/pretrain_losses.png)" in md
     assert_png(tmp_path / "report" / "pretrain_losses.png")
+
+
+@pytest.mark.integration
+def test_report_of_a_relation_finetune(tmp_path, tiny_text_dir):
+    """The relation recipe writes report.md at its end; its numbers are results.json's."""
+    overrides = [
+        f"model.name_or_path={tiny_text_dir}",
+        f"run_dir={tmp_path / 'run'}",
+        "train.lr=1e-3",
+        "train.num_threads=1",
+        "train.log_every=2",
+        *(
+            f"data.{s}={REPO / 'tests/data/relation' / f'{s}.jsonl'}"
+            for s in ("train", "dev", "test")
+        ),
+    ]
+    cfg = load_config(
+        RelationFinetuneConfig, REPO / "configs/finetune/relation_tiny.yaml", overrides
+    )
+    res = run_relation_finetune(cfg)
+    run = tmp_path / "run"
+    md = (run / "report.md").read_text()  # written by the recipe
+    assert read_run(run).kind == "relation"
+    assert md.startswith("# Relation-extraction report: relation")
+    seed = res["seeds"][0]
+    row = f"| 0 | epoch {seed['best_epoch'] + 1} (step {seed['best_step']}) | 2 | "
+    for part in ("valid", "test"):
+        scores = seed[part]
+        cells = " | ".join(f"{scores[k]:.4g}" for k in ("micro_f1", "macro_f1", "accuracy"))
+        assert row + cells + " |" in md
+    assert f"{res['test']['mean']:.4g} ± {res['test']['std']:.4g}" in md
+    assert f"`{res['data'][0]['sha256']}`" in md
+    for name, scores in res["test_per_label"].items():
+        assert f"| `{name}` | {scores['precision']:.4g} | {scores['recall']:.4g} | " in md
+    assert "No training loss was logged" not in md
+    assert_png(run / "report" / "training_curves.png")
+    assert_png(run / "report" / "test_confusion.png")
+    # the matrix's diagonal over the test file is the recorded accuracy
+    pred = read_relation_predictions(run / "seed_0" / "test_predictions.csv")
+    _, counts, _ = confusion_counts([pred], pred.labels)
+    assert counts.trace() / counts.sum() == pytest.approx(seed["test"]["accuracy"])

@@ -14,9 +14,9 @@ validation micro-F1 (through the training loop's ``evaluate``) is kept, saved wi
 * ``results.json`` — per-seed scores, mean ± std of micro- and macro-F1 (and the positive-label
   micro-F1 when a negative label is declared), per-label precision/recall/F1 averaged over
   seeds, data and tokenization statistics, config, fingerprint, input hashes, provenance;
-* ``metrics.csv`` — ``seed,split,name,value`` of the final scores.
-
-No ``report.md`` yet: :mod:`molgraphpt.report` reads property-prediction files only.
+* ``metrics.csv`` — ``seed,split,name,value`` of the final scores;
+* ``report.md`` + ``report/*.png`` — metrics tables, per-label scores, training curves and the
+  test confusion matrix (:mod:`molgraphpt.report`).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from molgraphpt.models.text import TextEncoder, TextEncoderConfig
 from molgraphpt.objectives.base import TaskOutput
 from molgraphpt.recipes.run_dir import RunDirectory, RunIdentity
 from molgraphpt.recipes.run_record import file_hashes, provenance, without_keys
+from molgraphpt.recipes.run_report import write_run_report
 from molgraphpt.training.loop import train
 
 __all__ = [
@@ -233,16 +234,7 @@ def relation_seed(
 
     def loader(name: str, shuffle: bool) -> RelationLoader:
         enc = encodings[name]
-        return RelationLoader(
-            enc.input_ids,
-            enc.head_pos,
-            enc.tail_pos,
-            labels[name],
-            batch_size=train_cfg.batch_size,
-            pad_id=pad,
-            shuffle=shuffle,
-            seed=seed,
-        )
+        return _split_loader(enc, labels[name], train_cfg.batch_size, pad, shuffle, seed)
 
     train_loader = loader("train", True)
     evals = {"valid": loader("dev", False), "test": loader("test", False)}
@@ -268,15 +260,7 @@ def relation_seed(
         mode="max",
         resume=resume,
     )
-    model.save_pretrained(
-        run_dir / "model",
-        meta={
-            "task": "relation",
-            "seed": seed,
-            "labels": list(vocab.labels),
-            "relation_data": {k: v for k, v in to_dict(cfg.data).items() if k in READ_KEYS},
-        },
-    )
+    _save_seed_model(model, cfg, seed, vocab.labels, run_dir)
     out: dict[str, Any] = {
         "seed": seed,
         "config_fingerprint": fingerprint,
@@ -291,19 +275,70 @@ def relation_seed(
             for name, enc in encodings.items()
         },
     }
-    for part, split_name in (("valid", "dev"), ("test", "test")):
-        started = time.perf_counter()
-        logits = predict_logits(task, evals[part], device, eval_batch)
-        seconds = time.perf_counter() - started
-        pred = logits.argmax(1)
-        out[part] = relation_scores(labels[split_name], pred, vocab.labels, vocab.negative_label)
-        out[part]["sentences_per_s"] = len(pred) / seconds if seconds > 0 else math.nan
-        _write_predictions(
-            run_dir / f"{part}_predictions.csv", data.splits[split_name], vocab.labels, logits
-        )
+    out.update(_score_splits(task, evals, labels, data, device, eval_batch, run_dir))
     write_json_atomic(run_dir / "result.json", out)
     _drop_training_state(run_dir)
     return out
+
+
+def _split_loader(
+    enc: RelationEncoding, labels: np.ndarray, batch_size: int, pad: int, shuffle: bool, seed: int
+) -> RelationLoader:
+    """The batches of one encoded split (``labels``: its label ids) for training or scoring."""
+    return RelationLoader(
+        enc.input_ids,
+        enc.head_pos,
+        enc.tail_pos,
+        labels,
+        batch_size=batch_size,
+        pad_id=pad,
+        shuffle=shuffle,
+        seed=seed,
+    )
+
+
+def _save_seed_model(
+    model: RelationModel,
+    cfg: RelationFinetuneConfig,
+    seed: int,
+    labels: tuple[str, ...],
+    run_dir: Path,
+) -> None:
+    """Save a seed's best model to ``run_dir/model`` with its labels and data options."""
+    model.save_pretrained(
+        run_dir / "model",
+        meta={
+            "task": "relation",
+            "seed": seed,
+            "labels": list(labels),
+            "relation_data": {k: v for k, v in to_dict(cfg.data).items() if k in READ_KEYS},
+        },
+    )
+
+
+def _score_splits(
+    task: RelationClassification,
+    evals: dict[str, RelationLoader],
+    labels: dict[str, np.ndarray],
+    data: RelationData,
+    device: torch.device,
+    batch_size: int,
+    run_dir: Path,
+) -> dict[str, dict[str, Any]]:
+    """Scores of the kept model on ``"valid"`` and ``"test"``; writes their predictions files."""
+    vocab = data.vocab
+    scores: dict[str, dict[str, Any]] = {}
+    for part, split_name in (("valid", "dev"), ("test", "test")):
+        started = time.perf_counter()
+        logits = predict_logits(task, evals[part], device, batch_size)
+        seconds = time.perf_counter() - started
+        pred = logits.argmax(1)
+        scores[part] = relation_scores(labels[split_name], pred, vocab.labels, vocab.negative_label)
+        scores[part]["sentences_per_s"] = len(pred) / seconds if seconds > 0 else math.nan
+        _write_predictions(
+            run_dir / f"{part}_predictions.csv", data.splits[split_name], vocab.labels, logits
+        )
+    return scores
 
 
 def predictions_text(split: RelationSplit, labels: tuple[str, ...], logits: np.ndarray) -> str:
@@ -370,6 +405,7 @@ def run_relation_finetune(
         summary = _summary(cfg, data, seeds, claim.fingerprint, hashes)
         summary["wall_time_s"] = round(time.perf_counter() - start, 2)
         write_json_atomic(run_dir / "results.json", summary, default=str)
+        write_run_report(run_dir)
         _write_metrics(run_dir / "metrics.csv", seeds)
     return summary
 
@@ -487,7 +523,6 @@ def predict_relation_file(
     from molgraphpt.data.relation_config import RelationDataConfig
     from molgraphpt.errors import CheckpointError
     from molgraphpt.models.pretrained import load
-    from molgraphpt.models.serialization import load_meta
 
     model = load(model_dir)
     if not isinstance(model, RelationModel):
@@ -495,10 +530,7 @@ def predict_relation_file(
             f"{model_dir} holds a {model.model_type!r} model; predict needs a relation model "
             "(seed_<s>/model of a task: relation fine-tuning run)"
         )
-    saved = dict(load_meta(model_dir).get("relation_data") or {})
-    options = {**saved, **{k: v for k, v in data_options.items() if v is not None}}
-    options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
-    options.pop("max_length", None)
+    options = _read_options(model_dir, data_options)
     cfg = RelationDataConfig(folder=str(Path(input_path).parent), on_invalid=on_invalid, **options)
     split = read_relation_file(input_path, cfg, require_label=False)
     enc = encode_split(model, split)
@@ -510,6 +542,40 @@ def predict_relation_file(
     logits = predict_logits(task, loader, torch.device(device), batch_size)
     labels = model.labels
     out = Path(out_path)
+    _write_prediction_file(out, split, labels, logits)
+    result: dict[str, Any] = {
+        "model": str(model_dir),
+        "input": str(input_path),
+        "out": str(out),
+        "rows": len(split),
+        "skipped": split.skipped,
+        "truncated": enc.truncated,
+        "entity_cut": enc.entity_cut,
+    }
+    gold = split.labels
+    if all(label in labels for label in gold):
+        table = {name: i for i, name in enumerate(labels)}
+        result["scores"] = relation_scores(
+            [table[str(g)] for g in gold], logits.argmax(1), labels, model.cfg.negative_label
+        )
+    return result
+
+
+def _read_options(model_dir: str | Path, data_options: dict[str, Any]) -> dict[str, Any]:
+    """The saved data options (``meta.json`` ``relation_data``) updated by the non-None given."""
+    from molgraphpt.models.serialization import load_meta
+
+    saved = dict(load_meta(model_dir).get("relation_data") or {})
+    options = {**saved, **{k: v for k, v in data_options.items() if v is not None}}
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    options.pop("max_length", None)
+    return options
+
+
+def _write_prediction_file(
+    out: Path, split: RelationSplit, labels: tuple[str, ...], logits: np.ndarray
+) -> None:
+    """Write the predictions to ``out``: JSON lines if it ends in ``.jsonl``, else a CSV."""
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.name.endswith(".jsonl"):
         probs = _softmax(logits)
@@ -528,19 +594,3 @@ def predict_relation_file(
         out.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     else:
         out.write_text(predictions_text(split, labels, logits), encoding="utf-8")
-    result: dict[str, Any] = {
-        "model": str(model_dir),
-        "input": str(input_path),
-        "out": str(out),
-        "rows": len(split),
-        "skipped": split.skipped,
-        "truncated": enc.truncated,
-        "entity_cut": enc.entity_cut,
-    }
-    gold = split.labels
-    if all(label in labels for label in gold):
-        table = {name: i for i, name in enumerate(labels)}
-        result["scores"] = relation_scores(
-            [table[str(g)] for g in gold], logits.argmax(1), labels, model.cfg.negative_label
-        )
-    return result

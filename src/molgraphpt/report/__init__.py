@@ -6,6 +6,11 @@ writes ``RUN_DIR/report.md`` and its figures in ``RUN_DIR/report/``:
 * fine-tuning (``results.json``): data and split, per-seed valid/test metric with mean ± std,
   training loss and validation metric per epoch, test-set ROC curves (classification) or a
   parity plot (regression) from ``seed_<s>/test_predictions.csv``;
+* relation extraction (``results.json`` with ``task_type: relation``): labels, split sizes and
+  label counts, per-seed valid/test micro-F1, macro-F1 and accuracy (and the positive-label
+  scores when a negative label is declared) with mean ± std, test precision/recall/F1 per label,
+  training loss and validation micro-F1 per epoch, and the test-set confusion matrix summed over
+  seeds from ``seed_<s>/test_predictions.csv``;
 * pretraining (``pretrain.json``): corpus files and their sha256, final losses, the loss of
   each objective over steps (validation dashed).
 
@@ -18,7 +23,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from molgraphpt.report import finetune, pretrain
+from molgraphpt.report import finetune, pretrain, relation
 from molgraphpt.report.curves import objective_names
 from molgraphpt.report.files import Run, read_run, write_atomic
 from molgraphpt.report.markdown import Link, config_block, header
@@ -32,7 +37,8 @@ def write_report(
     """Write the Markdown report of a finished run, and its PNG figures.
 
     Args:
-        run_dir: A fine-tuning (``results.json``) or pretraining (``pretrain.json``) run directory.
+        run_dir: A fine-tuning (``results.json``, property prediction or relation extraction) or
+            pretraining (``pretrain.json``) run directory.
         out: The Markdown file to write (default ``run_dir/report.md``; an existing directory
             means ``out/report.md``). The figures go to the folder named like the file without
             its suffix, beside it (``report.md`` → ``report/``), linked relatively.
@@ -70,6 +76,9 @@ def _sections(run: Run, fig_dir: Path, link: Link) -> list[str]:
     if run.kind == "finetune":
         title = f"Fine-tuning report: {run.summary.get('dataset', run.run_dir.name)}"
         module = finetune
+    elif run.kind == "relation":
+        title = f"Relation-extraction report: {run.summary.get('dataset', run.run_dir.name)}"
+        module = relation
     else:
         names = ", ".join(objective_names(run.summary)) or "pretraining"
         title = f"Pretraining report: {names} ({run.run_dir.name})"

@@ -1,6 +1,7 @@
 """Reading a run directory: its summary JSON, config, metrics.csv files and prediction files.
 
-Only files are read (no torch): ``results.json`` + ``seed_<s>/`` of a fine-tuning run, or
+Only files are read (no torch): ``results.json`` + ``seed_<s>/`` of a fine-tuning run (property
+prediction, or relation extraction: see :func:`is_relation_summary`), or
 ``pretrain.json`` of a pretraining run, ``config.yaml``, the training loop's long-format
 ``metrics.csv`` (``step,epoch,split,name,value``) and ``seed_<s>/test_predictions.csv``.
 """
@@ -30,7 +31,8 @@ class Run:
 
     Attributes:
         run_dir: The run directory.
-        kind: ``"finetune"`` or ``"pretrain"``.
+        kind: ``"finetune"`` (property prediction), ``"relation"`` (relation extraction, also
+            from ``results.json``: :func:`is_relation_summary`) or ``"pretrain"``.
         summary: The content of ``results.json`` (fine-tuning) or ``pretrain.json`` (pretraining).
         summary_path: The file ``summary`` was read from.
         config_text: ``config.yaml`` as written by the run, or None if the file is missing.
@@ -74,10 +76,28 @@ def read_run(run_dir: str | os.PathLike[str]) -> Run:
             summary = read_json(path)
             if kind == "finetune":
                 _check_keys(summary, _FINETUNE_KEYS, path)
+                if is_relation_summary(summary):
+                    kind = "relation"
             config = run_dir / "config.yaml"
             text = config.read_text() if config.is_file() else None
             return Run(run_dir, kind, summary, path, text)
     raise RunDirError(_not_a_run_message(run_dir))
+
+
+def is_relation_summary(summary: dict[str, Any]) -> bool:
+    """Whether a ``results.json`` was written by the relation-extraction recipe.
+
+    The signal is ``task_type == "relation"``: the relation recipe always writes it and the
+    property recipe writes ``classification`` / ``regression``. A summary that records no
+    ``task_type`` is a relation run when its config copy says ``task: relation``. The metric
+    name is not used (``micro_f1`` is not specific to relations), nor the prediction files'
+    header (per seed, and possibly missing).
+    """
+    task_type = summary.get("task_type")
+    if task_type is not None:
+        return task_type == "relation"
+    config = summary.get("config")
+    return isinstance(config, dict) and config.get("task") == "relation"
 
 
 def _not_a_run_message(run_dir: Path) -> str:

@@ -69,7 +69,7 @@ def metrics_section(run: Run) -> list[str]:
         rows.append(
             [
                 seed["seed"],
-                _selected_at(seed),
+                selected_at(seed),
                 fmt(seed.get("epochs_run")),
                 fmt((seed.get("valid") or {}).get(metric)),
                 fmt((seed.get("test") or {}).get(metric)),
@@ -105,7 +105,7 @@ def metrics_section(run: Run) -> list[str]:
     return [*lines, ""]
 
 
-def _selected_at(seed: dict[str, Any]) -> str:
+def selected_at(seed: dict[str, Any]) -> str:
     """``"epoch 3 (step 78)"`` from the 0-based ``best_epoch`` and ``best_step`` of a seed."""
     epoch, step = seed.get("best_epoch"), seed.get("best_step")
     if epoch is None and step is None:

@@ -19,7 +19,11 @@ from molgraphpt.report.files import Run
 
 #: Keys a summary may record its date under, in order of preference.
 DATE_KEYS = ("finished", "finished_at", "created", "date", "started", "started_at")
-KIND_TITLES = {"finetune": "fine-tuning", "pretrain": "pretraining"}
+KIND_TITLES = {
+    "finetune": "fine-tuning",
+    "relation": "relation-extraction fine-tuning",
+    "pretrain": "pretraining",
+}
 #: ``link(png, alt)``: the Markdown image line of a written PNG (relative to the report file).
 Link = Callable[[Path, str], str]
 

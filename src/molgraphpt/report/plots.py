@@ -13,6 +13,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -96,11 +97,27 @@ def training_figure(
                 fontsize="small",
                 color="dimgrey",
             )
-    every = f" (mean of every {log_every} steps)" if log_every else ""
+    if not any(loss.x for loss in losses):
+        left.text(
+            0.5,
+            0.5,
+            "no training loss logged\n(fewer optimizer steps than train.log_every)",
+            transform=left.transAxes,
+            ha="center",
+            va="center",
+            color="dimgrey",
+        )
+    every = f" (mean of every {log_every} steps)" if log_every and log_every > 1 else ""
     left.set(title=f"training loss{every}", xlabel=x_label, ylabel="loss")
     right.set(title=f"validation {metric}", xlabel=x_label, ylabel=metric)
+    x_max = max((x for curve in [*losses, *valids] for x in curve.x), default=0.0)
     for ax in (left, right):
+        if ax is left and not any(loss.x for loss in losses):
+            ax.set(xticks=[], yticks=[])
+            continue
         _finish(ax)
+        if x_max > 0:  # room for the last point's marker (the kept model's star)
+            ax.set_xlim(0, 1.03 * x_max)
         if x_label == "epoch":
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)
@@ -218,4 +235,58 @@ def pretrain_figure(curves: Sequence[Curve], *, title: str) -> Figure:
         ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set(xlabel="optimizer step", ylabel="loss", title=title)
     _finish(ax)
+    return fig
+
+
+def confusion_figure(
+    counts: np.ndarray, labels: Sequence[str], *, title: str, negative: str | None = None
+) -> Figure:
+    """A confusion matrix: rows gold labels, columns predicted labels, every cell annotated.
+
+    Cells show their count and share of the row and are shaded by that share (so that a large
+    label, such as a "no relation" one, does not wash out the others); the row totals are in
+    the gold labels' tick labels.
+
+    Args:
+        counts: ``[num_labels, num_labels]`` counts, ``counts[gold, predicted]``.
+        labels: Label names, in the order of ``counts``.
+        title: The figure title.
+        negative: The negative label, if any (marked in the tick labels).
+    """
+    n = len(labels)
+    totals = counts.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(totals[:, None] > 0, counts / np.maximum(totals[:, None], 1), 0.0)
+    names = [_wrap(f"{name} (negative)" if name == negative else str(name), 18) for name in labels]
+    side = max(5.0, 1.6 + 0.75 * n)
+    fig = new_figure(side + 1.6, side)
+    ax = fig.subplots()
+    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0, aspect="equal")
+    size = "medium" if n <= 6 else "small" if n <= 12 else "x-small"
+    for i in range(n):
+        for j in range(n):
+            if counts[i, j]:
+                text, ink = f"{counts[i, j]}\n{share[i, j]:.0%}", "black"
+            else:
+                text, ink = "0", "darkgrey"
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=size,
+                color="white" if share[i, j] > 0.55 else ink,
+                fontweight="bold" if i == j else "normal",
+            )
+    ax.set_xticks(range(n), names, rotation=40, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(n), [f"{name}\n(n={totals[i]})" for i, name in enumerate(names)])
+    ax.set_xticks(np.arange(n + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(n + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="white", lw=1.5)
+    ax.tick_params(which="minor", length=0)
+    ax.set(xlabel="predicted label", ylabel="gold label")
+    bar = fig.colorbar(image, ax=ax, shrink=0.8)
+    bar.set_label("share of the gold label's sentences")
+    fig.suptitle(_wrap(title, 70))
     return fig

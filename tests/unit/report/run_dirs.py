@@ -151,3 +151,123 @@ def pretrain_run(run_dir: Path, *, objectives: tuple[str, ...] = ("attr_mask", "
     (run_dir / "pretrain.json").write_text(json.dumps(summary, indent=2))
     (run_dir / "config.yaml").write_text("run_dir: RUN\ntrain:\n  max_steps: 8\n")
     return summary
+
+
+RELATION_LABELS = ("CPR:3", "CPR:4", "false")
+
+
+def relation_run(
+    run_dir: Path,
+    *,
+    seeds: tuple[int, ...] = (0, 1),
+    negative: str | None = "false",
+    predictions: bool = True,
+    extra: dict | None = None,
+) -> dict:
+    """A finished relation-extraction run, as ``run_relation_finetune`` writes it.
+
+    24 training sentences, batch 8 (3 steps per epoch), 3 epochs; 6 test sentences per seed
+    (gold ``CPR:3 CPR:3 CPR:4 CPR:4 false false``; seed ``s`` mislabels its first ``s + 1``).
+    """
+    labels = list(RELATION_LABELS)
+    gold = ["CPR:3", "CPR:3", "CPR:4", "CPR:4", "false", "false"]
+    per_seed = []
+    for seed in seeds:
+        seed_dir = run_dir / f"seed_{seed}"
+        rows = []
+        for step in range(1, 10):
+            rows.append([step, (step - 1) // 3, "train", "loss", 1.0 / step])
+            if step % 3 == 0:
+                for name in ("micro_f1", "macro_f1", "accuracy"):
+                    rows.append(
+                        [step, (step - 1) // 3, "val", f"valid/{name}", 0.4 + 0.1 * step / 3]
+                    )
+        _write_csv(seed_dir / "metrics.csv", ["step", "epoch", "split", "name", "value"], rows)
+        predicted = ["false"] * (seed + 1) + gold[seed + 1 :]
+        if predictions:
+            pred_rows = []
+            for i, (g, p) in enumerate(zip(gold, predicted)):
+                probs = [0.8 if name == p else 0.1 for name in labels]
+                pred_rows.append([i + 1, f"<< drug{i} >> binds [[ gene{i} ]] .", g, p, *probs])
+            _write_csv(
+                seed_dir / "test_predictions.csv",
+                ["line", "text", "label", "predicted", *(f"p_{n}" for n in labels)],
+                pred_rows,
+            )
+        scores = {
+            part: {
+                "micro_f1": 0.8 - 0.1 * seed - (0.05 if part == "test" else 0.0),
+                "macro_f1": 0.7 - 0.1 * seed,
+                "accuracy": 0.8 - 0.1 * seed - (0.05 if part == "test" else 0.0),
+                "num_examples": 6,
+                "per_label": {
+                    name: {"precision": 0.5 + 0.1 * k, "recall": 0.6, "f1": 0.55, "support": 2}
+                    for k, name in enumerate(labels)
+                },
+            }
+            for part in ("valid", "test")
+        }
+        if negative:
+            for part in scores.values():
+                part["micro_f1_positive"] = part["micro_f1"] - 0.02
+                part["macro_f1_positive"] = part["macro_f1"] - 0.02
+        entry = {
+            "seed": seed,
+            "best_epoch": 2,
+            "best_step": 9,
+            "epochs_run": 3,
+            "tokenization": {
+                split: {"truncated": 1 if split == "train" else 0, "entity_cut": 0, "rows": n}
+                for split, n in (("train", 24), ("dev", 6), ("test", 6))
+            },
+            **scores,
+        }
+        (seed_dir / "result.json").write_text(json.dumps(entry))
+        per_seed.append(entry)
+
+    def stats(part: str, key: str) -> dict[str, float]:
+        values = [s[part][key] for s in per_seed]
+        return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+
+    results: dict = {
+        "dataset": "chemprot_toy",
+        "task_type": "relation",
+        "metric": "micro_f1",
+        "num_labels": 3,
+        "data_info": {
+            "labels": labels,
+            "negative_label": negative,
+            "sizes": {"train": 24, "dev": 6, "test": 6},
+            "skipped": {"train": {"no entity": 2}, "dev": {}, "test": {}},
+            "label_counts": {
+                split: {name: n // 3 for name in labels}
+                for split, n in (("train", 24), ("dev", 6), ("test", 6))
+            },
+        },
+        "seeds": per_seed,
+        "epochs_run": {str(s): 3 for s in seeds},
+    }
+    for part in ("valid", "test"):
+        results[part] = stats(part, "micro_f1")
+        for key in ("macro_f1", "accuracy", *(("micro_f1_positive",) if negative else ())):
+            results[f"{part}_{key}"] = stats(part, key)
+        results[f"{part}_per_label"] = per_seed[0][part]["per_label"]
+    results |= {
+        "config": {
+            "task": "relation",
+            "data": {"train": "d/train.jsonl", "dev": "d/dev.jsonl", "test": "d/test.jsonl"},
+            "train": {"batch_size": 8, "grad_accum": 1, "log_every": 1},
+        },
+        "config_fingerprint": "f0" * 32,
+        "data": [
+            {"path": f"/abs/d/{split}.jsonl", "sha256": f"{i}a" * 32}
+            for i, split in enumerate(("train", "dev", "test"))
+        ],
+        "versions": VERSIONS,
+        "git_revision": REVISION,
+        **(extra or {}),
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    (run_dir / "config.yaml").write_text(f"task: relation\nrun_dir: {run_dir}\n")
+    return results
