@@ -21,7 +21,6 @@ last checkpoint when ``resume=True``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -48,7 +47,7 @@ from molgraphpt.models.pretrained import graph_encoder_config
 from molgraphpt.models.serialization import load_encoder_weights
 from molgraphpt.objectives.supervised import PropertyPrediction, PropertyPredictionConfig
 from molgraphpt.recipes.predictions import probabilities, write_predictions
-from molgraphpt.recipes.run_dir import RunDirectory, RunIdentity
+from molgraphpt.recipes.run_dir import RunDirectory, RunIdentity, reuse_or_run_seed
 from molgraphpt.recipes.run_record import file_hashes, provenance, without_keys
 from molgraphpt.recipes.run_report import write_run_report
 from molgraphpt.training.config import TrainConfig
@@ -376,23 +375,15 @@ def _run_seed(
     cfg: FinetuneConfig, dataset: MoleculeDataset, seed: int, claim: RunDirectory, *, resume: bool
 ) -> dict[str, Any]:
     """One seed's result: read back if ``seed_<s>/result.json`` exists, else trained."""
-    seed_dir = claim.path / f"seed_{seed}"
-    done = seed_dir / "result.json"
-    if done.exists():
-        res = json.loads(done.read_text())
-        claim.check_result(res, done)
-        logger.info("seed %d already finished with this config: reusing %s", seed, done)
-        return res
-    created = not seed_dir.exists()
-    seed_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        res = finetune_seed(
+
+    def train(seed_dir: Path) -> dict[str, Any]:
+        return finetune_seed(
             cfg, dataset, seed, seed_dir, resume=resume, fingerprint=claim.fingerprint
         )
-    except BaseException:
-        if created and not any(seed_dir.iterdir()):
-            seed_dir.rmdir()
-        raise
+
+    res, trained = reuse_or_run_seed(claim, seed, train)
+    if not trained:
+        return res
     metric = dataset.metric
     logger.info(
         "seed %d: valid %s=%.4f, test %s=%.4f",

@@ -45,7 +45,7 @@ from molgraphpt.evaluation.relation_metrics import relation_scores
 from molgraphpt.models.relation import RelationEncoding, RelationModel, RelationModelConfig
 from molgraphpt.models.text import TextEncoder, TextEncoderConfig
 from molgraphpt.objectives.base import TaskOutput
-from molgraphpt.recipes.run_dir import RunDirectory, RunIdentity
+from molgraphpt.recipes.run_dir import RunDirectory, RunIdentity, reuse_or_run_seed
 from molgraphpt.recipes.run_record import file_hashes, provenance, without_keys
 from molgraphpt.recipes.run_report import write_run_report
 from molgraphpt.training.loop import train
@@ -418,21 +418,16 @@ def _run_seed(
     *,
     resume: bool,
 ) -> dict[str, Any]:
-    seed_dir = claim.path / f"seed_{seed}"
-    done = seed_dir / "result.json"
-    if done.exists():
-        res = json.loads(done.read_text())
-        claim.check_result(res, done)
-        logger.info("seed %d already finished with this config: reusing %s", seed, done)
+    """One seed's result: read back if ``seed_<s>/result.json`` exists, else trained."""
+
+    def train(seed_dir: Path) -> dict[str, Any]:
+        return relation_seed(
+            cfg, data, seed, seed_dir, resume=resume, fingerprint=claim.fingerprint
+        )
+
+    res, trained = reuse_or_run_seed(claim, seed, train)
+    if not trained:
         return res
-    created = not seed_dir.exists()
-    seed_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        res = relation_seed(cfg, data, seed, seed_dir, resume=resume, fingerprint=claim.fingerprint)
-    except BaseException:
-        if created and not any(seed_dir.iterdir()):
-            seed_dir.rmdir()
-        raise
     logger.info(
         "seed %d: valid micro-F1 %.4f, test micro-F1 %.4f (macro %.4f)",
         seed,

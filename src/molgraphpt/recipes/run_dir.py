@@ -402,3 +402,32 @@ def _sweep_temp_files(run_dir: Path) -> None:
         for pattern in (".model.old-*", "smiles_tokenizer.json.tmp-*"):
             for leftover in folder.glob(pattern):
                 _remove(leftover)
+
+
+def reuse_or_run_seed(
+    claim: RunDirectory, seed: int, train: Callable[[Path], dict[str, Any]]
+) -> tuple[dict[str, Any], bool]:
+    """One seed's result: read back from ``seed_<s>/result.json`` if it exists, else trained.
+
+    A finished seed's result is checked to belong to this run's config
+    (:meth:`RunDirectory.check_result`). ``train(seed_dir)`` runs in a ``seed_<s>/`` folder that
+    is removed again if the training fails before writing anything there.
+
+    Returns:
+        ``(result, trained)``: ``trained`` is False when the result was reused.
+    """
+    seed_dir = claim.path / f"seed_{seed}"
+    done = seed_dir / "result.json"
+    if done.exists():
+        res = json.loads(done.read_text())
+        claim.check_result(res, done)
+        logger.info("seed %d already finished with this config: reusing %s", seed, done)
+        return res, False
+    created = not seed_dir.exists()
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return train(seed_dir), True
+    except BaseException:
+        if created and not any(seed_dir.iterdir()):
+            seed_dir.rmdir()
+        raise

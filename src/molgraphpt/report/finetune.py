@@ -123,17 +123,32 @@ def figures_section(run: Run, fig_dir: Path, link: Link) -> list[str]:
         link: The Markdown image line of a written PNG.
     """
     lines = ["## Training curves", ""]
-    lines += _training_plot(run, fig_dir, link)
+    lines += training_plot(run, fig_dir, link)
     kind = "ROC curves" if run.summary.get("task_type") == "classification" else "Parity plot"
     lines += [f"## Test set: {kind}", ""]
     lines += _test_plot(run, fig_dir, link)
     return lines
 
 
-def _training_plot(run: Run, fig_dir: Path, link: Link) -> list[str]:
-    """The training-loss / validation-metric figure of all seeds, or why there is none."""
+_PROPERTY_RULE = -1  # per_epoch default: the property loader's steps-per-epoch rule
+
+
+def training_plot(
+    run: Run, fig_dir: Path, link: Link, *, per_epoch: int | None = _PROPERTY_RULE
+) -> list[str]:
+    """The training-loss / validation-metric figure of all seeds, or why there is none.
+
+    Args:
+        run: A fine-tuning run (property or relation).
+        fig_dir: Where the PNG goes.
+        link: Turns a PNG path into a Markdown image link.
+        per_epoch: Optimizer steps per epoch (x axis in epochs; None: unknown, x axis in
+            steps); by default worked out with the property loader's rule
+            (:func:`~molgraphpt.report.curves.steps_per_epoch`).
+    """
     metric = run.summary["metric"]
-    per_epoch = steps_per_epoch(run.summary)
+    if per_epoch == _PROPERTY_RULE:
+        per_epoch = steps_per_epoch(run.summary)
     losses, valids, missing = [], [], []
     for seed in seeds_of(run):
         seed_dir = run.run_dir / f"seed_{seed['seed']}"
@@ -147,17 +162,24 @@ def _training_plot(run: Run, fig_dir: Path, link: Link) -> list[str]:
     lines = [f"_Missing, so not drawn: {', '.join(missing)}._", ""] if missing else []
     if not losses:
         return [*lines, "_No training curves: no seed has a metrics.csv._", ""]
-    title = f"{run.summary.get('dataset', '')}: training loss and validation {metric}"
+    log_every = _train_setting(run, "log_every")
     fig = training_figure(
         losses,
         valids,
         metric=metric,
-        title=title,
+        title=f"{run.summary.get('dataset', '')}: training loss and validation {metric}",
         x_label="epoch" if per_epoch else "optimizer step",
-        log_every=_train_setting(run, "log_every"),
+        log_every=log_every,
     )
     path = save_png(fig, fig_dir / "training_curves.png")
-    return [*lines, link(path, f"training loss and validation {metric} per seed"), ""]
+    lines.append(link(path, f"training loss and validation {metric} per seed"))
+    if not any(loss.x for loss in losses):
+        lines += [
+            "",
+            f"_No training loss was logged: the run took fewer optimizer steps than "
+            f"`train.log_every` ({fmt(log_every)})._",
+        ]
+    return [*lines, ""]
 
 
 def _train_setting(run: Run, key: str) -> Any:

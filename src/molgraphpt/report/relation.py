@@ -24,11 +24,10 @@ from typing import Any
 import numpy as np
 
 from molgraphpt.errors import DataFormatError
-from molgraphpt.report.curves import finetune_curves, seed_metric_files
 from molgraphpt.report.files import Run, columns_of, read_csv
-from molgraphpt.report.finetune import seeds_of, selected_at
+from molgraphpt.report.finetune import seeds_of, selected_at, training_plot
 from molgraphpt.report.markdown import Link, data_files, data_files_table, fmt, table
-from molgraphpt.report.plots import confusion_figure, save_png, training_figure
+from molgraphpt.report.plots import confusion_figure, save_png
 
 PREDICTIONS = "test_predictions.csv"
 PROB_PREFIX = "p_"
@@ -257,7 +256,8 @@ def _per_label_table(run: Run) -> list[str]:
 
 def figures_section(run: Run, fig_dir: Path, link: Link) -> list[str]:
     """Draw the training curves and the test confusion matrix into ``fig_dir``; their Markdown."""
-    lines = ["## Training curves", "", *_training_plot(run, fig_dir, link)]
+    per_epoch = steps_per_epoch(run.summary)
+    lines = ["## Training curves", "", *training_plot(run, fig_dir, link, per_epoch=per_epoch)]
     lines += ["## Test set: confusion matrix", "", *_confusion_plot(run, fig_dir, link)]
     return lines
 
@@ -277,44 +277,6 @@ def steps_per_epoch(summary: dict[str, Any]) -> int | None:
     if n_train <= 0 or batch_size <= 0 or accum <= 0:
         return None
     return math.ceil(math.ceil(n_train / batch_size) / accum)
-
-
-def _training_plot(run: Run, fig_dir: Path, link: Link) -> list[str]:
-    """Training loss and validation micro-F1 of every seed, or why there is none."""
-    metric = run.summary["metric"]
-    per_epoch = steps_per_epoch(run.summary)
-    losses, valids, missing = [], [], []
-    for seed in seeds_of(run):
-        seed_dir = run.run_dir / f"seed_{seed['seed']}"
-        if not seed_metric_files(seed_dir):
-            missing.append(f"`{seed_dir.name}/metrics.csv`")
-            continue
-        loss, valid = finetune_curves(
-            seed_dir, metric, per_epoch, f"seed {seed['seed']}", seed.get("best_step")
-        )
-        losses.append(loss)
-        valids.append(valid)
-    lines = [f"_Missing, so not drawn: {', '.join(missing)}._", ""] if missing else []
-    if not losses:
-        return [*lines, "_No training curves: no seed has a metrics.csv._", ""]
-    log_every = _config(run.summary, "train", "log_every")
-    fig = training_figure(
-        losses,
-        valids,
-        metric=metric,
-        title=f"{run.summary.get('dataset', '')}: training loss and validation {metric}",
-        x_label="epoch" if per_epoch else "optimizer step",
-        log_every=log_every,
-    )
-    path = save_png(fig, fig_dir / "training_curves.png")
-    lines.append(link(path, f"training loss and validation {metric} per seed"))
-    if not any(loss.x for loss in losses):
-        lines += [
-            "",
-            f"_No training loss was logged: the run took fewer optimizer steps than "
-            f"`train.log_every` ({fmt(log_every)})._",
-        ]
-    return [*lines, ""]
 
 
 @dataclass(frozen=True)
