@@ -87,17 +87,33 @@ def main() -> None:
     args = parser.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
     root = data_root(args.data_root)
-    rows = {}
+    rows = _earlier_rows(args)
     for name in args.rows.split(","):
         print(f"{name} ...", flush=True)
         rows[name] = run_row(name, args, root)
         print(name, rows[name], flush=True)
-    payload = {"rows": rows, "protocol": "SciBERT ChemProt (13 labels, positives only), "
+    payload = {"rows": rows, "rows_run_by_this_command": args.rows.split(","), "protocol": "SciBERT ChemProt (13 labels, positives only), "
                "micro-F1 = accuracy, test at best dev epoch", "published": PUBLISHED,
                "command": " ".join(sys.argv), "machine": machine(), "versions": versions(),
                "date": today()}
     write_json("relation", payload)
     _write_md(payload, args)
+
+
+def _earlier_rows(args: argparse.Namespace) -> dict:
+    """Rows of an earlier ``relation.json`` with the same seeds and epochs (kept, not re-run)."""
+    import json
+
+    from common import RESULTS_DIR
+
+    path = RESULTS_DIR / "relation.json"
+    if not path.exists():
+        return {}
+    rows = json.loads(path.read_text()).get("rows", {})
+    return {
+        name: row for name, row in rows.items()
+        if row.get("epochs") == args.epochs and len(row["micro_f1"]["seeds"]) == len(args.seeds)
+    }
 
 
 def _write_md(payload: dict, args: argparse.Namespace) -> None:
