@@ -94,7 +94,9 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         digest = file_checksum(tmp)
-        _write_digests(path, [digest, *_recorded_digests(path)[:1]])  # new and old both valid
+        # every digest the file on disk may have stays valid until the rename is done: after a
+        # kill between these two steps the sidecar lists more than one, and the file is one of them
+        _write_digests(path, [digest, *_recorded_digests(path)])
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

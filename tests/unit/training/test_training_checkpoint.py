@@ -127,3 +127,17 @@ def test_flipped_bit_is_detected_and_a_kill_between_renames_still_verifies(tmp_p
     checksum_path(path).unlink()  # states written before checksums load (not verified)
     path.write_bytes(old)
     assert load_training_state(path)["step"] == 3
+
+
+def test_two_kills_in_a_row_between_sidecar_and_rename_still_verify(tmp_path):
+    from molgraphpt.training.checkpoint import _recorded_digests, _write_digests, file_checksum
+
+    path = _save(tmp_path / "checkpoints" / "last.pt", step=1)
+    on_disk = file_checksum(path)
+    # two saves killed after the sidecar was written, before their rename
+    for fake in ("sha256:" + "a" * 64, "sha256:" + "b" * 64):
+        _write_digests(path, [fake, *_recorded_digests(path)])
+    assert load_training_state(path)["step"] == 1
+    assert on_disk in _recorded_digests(path)
+    _save(path, step=2)  # a completed save resets the list to its own digest
+    assert _recorded_digests(path) == [file_checksum(path)]
